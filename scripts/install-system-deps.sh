@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages voxplug's demo and tests use, only those that are missing.
+#   espeak-ng, sox  - make and measure test speech
+# Usage: scripts/install-system-deps.sh [extra-package ...]
+set -euo pipefail
+
+packages=(espeak-ng sox "$@")
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "error: need root (or sudo) to apt-get install ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "installing Debian packages: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,69 @@
+"""Production mode: a LiveKit worker (``AgentServer``) that runs one session per job.
+
+Scale-out is more workers, on more machines, registered with the same LiveKit server: the
+server dispatches jobs and each worker reports its load. There is no dispatcher here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from livekit.agents import AgentServer, JobContext, JobProcess
+
+from .config.loader import load_config
+from .config.models import VoxplugConfig
+from .core.agent import VoiceAssistantAgent
+from .core.observers import LoggingObserver, SessionObserver
+from .core.overrides import apply_overrides, parse_metadata
+from .core.session import SessionModels, attach_observers, build_session, load_session_models, session_info
+
+__all__ = ["build_server", "entrypoint", "prewarm", "session_observers"]
+
+logger = logging.getLogger("voxplug.worker")
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Runs once per pooled process: validate the config and load the shared models."""
+    config = load_config()
+    proc.userdata["config"] = config
+    proc.userdata["models"] = load_session_models(config.session)
+    from .local import preload_local_models
+
+    preload_local_models(config)
+
+
+def session_observers(config: VoxplugConfig) -> list[SessionObserver]:
+    """The observers each session gets; later features add theirs here."""
+    return [LoggingObserver()]
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    config: VoxplugConfig = ctx.proc.userdata.get("config") or load_config()
+    models: SessionModels | None = ctx.proc.userdata.get("models")
+    await ctx.connect()
+    overrides = parse_metadata(ctx.room.metadata, ctx.job.metadata)
+    config, refused = apply_overrides(config, overrides)
+    for reason in refused:
+        logger.warning("room %s: override refused: %s", ctx.room.name, reason)
+    session = build_session(config, models=models)
+    info = session_info(config, session, room=ctx.room.name)
+    hub = attach_observers(session, info, session_observers(config))
+    ctx.add_shutdown_callback(hub.aclose)
+    await session.start(agent=VoiceAssistantAgent(config.agent), room=ctx.room)
+
+
+def build_server(config: VoxplugConfig) -> AgentServer:
+    w = config.worker
+    # unset = the framework's own default (one idle process per core in production)
+    pool: dict[str, Any] = {} if w.num_idle_processes is None else {"num_idle_processes": w.num_idle_processes}
+    server = AgentServer(
+        setup_fnc=prewarm,
+        load_threshold=w.load_threshold,
+        job_memory_limit_mb=w.job_memory_limit_mb,
+        drain_timeout=w.drain_timeout,
+        port=w.health_port,
+        **pool,
+    )
+    server.rtc_session(entrypoint, agent_name=w.agent_name)
+    return server
