@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from livekit.agents import AgentServer, JobContext, JobProcess
+from livekit.agents import AgentServer, JobContext, JobProcess, room_io
 
 from .config.loader import load_config
 from .config.models import VoxplugConfig
@@ -17,8 +17,9 @@ from .core.agent import VoiceAssistantAgent
 from .core.observers import LoggingObserver, SessionObserver
 from .core.overrides import apply_overrides, parse_metadata
 from .core.session import SessionModels, attach_observers, build_session, load_session_models, session_info
+from .providers.registry import require_plugin
 
-__all__ = ["build_server", "entrypoint", "prewarm", "session_observers"]
+__all__ = ["build_server", "entrypoint", "prewarm", "room_options", "session_observers"]
 
 logger = logging.getLogger("voxplug.worker")
 
@@ -38,6 +39,14 @@ def session_observers(config: VoxplugConfig) -> list[SessionObserver]:
     return [LoggingObserver()]
 
 
+def room_options(config: VoxplugConfig) -> room_io.RoomOptions:
+    if not config.session.noise_cancellation:
+        return room_io.RoomOptions()
+    # LiveKit's enhanced noise cancellation model; it runs only against LiveKit Cloud
+    nc = require_plugin("livekit.plugins.noise_cancellation", extra="noise-cancellation")
+    return room_io.RoomOptions(audio_input=room_io.AudioInputOptions(noise_cancellation=nc.BVC()))
+
+
 async def entrypoint(ctx: JobContext) -> None:
     config: VoxplugConfig = ctx.proc.userdata.get("config") or load_config()
     models: SessionModels | None = ctx.proc.userdata.get("models")
@@ -50,7 +59,9 @@ async def entrypoint(ctx: JobContext) -> None:
     info = session_info(config, session, room=ctx.room.name)
     hub = attach_observers(session, info, session_observers(config))
     ctx.add_shutdown_callback(hub.aclose)
-    await session.start(agent=VoiceAssistantAgent(config.agent), room=ctx.room)
+    await session.start(
+        agent=VoiceAssistantAgent(config.agent), room=ctx.room, room_options=room_options(config)
+    )
 
 
 def build_server(config: VoxplugConfig) -> AgentServer:

@@ -83,6 +83,13 @@ async def _build_all(config: VoxplugConfig) -> list[str]:
         "llm": lambda: ProviderFactory.create_llm(config.llm),
         "tts": lambda: ProviderFactory.create_tts(config.tts),
     }
+    if config.session.noise_cancellation:
+        from ..worker import room_options
+
+        try:
+            room_options(config)
+        except VoxplugError as exc:
+            problems.append(f"session.noise_cancellation: {exc}")
     for stage, build in builders.items():
         try:
             built = build()
