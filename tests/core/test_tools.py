@@ -32,7 +32,7 @@ async def test_calculate_is_arithmetic_only() -> None:
 
 def test_resolve_tools_rejects_unknown_names() -> None:
     assert [t.info.name for t in resolve_tools(["calculate"])] == ["calculate"]
-    with pytest.raises(ConfigError, match="agent.tools: unknown tool 'rm_rf'"):
+    with pytest.raises(ConfigError, match=r"agent\.tools: unknown tool 'rm_rf'"):
         resolve_tools(["rm_rf"])
 
 
