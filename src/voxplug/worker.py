@@ -6,10 +6,12 @@ server dispatches jobs and each worker reports its load. There is no dispatcher 
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
 from livekit.agents import AgentServer, JobContext, JobProcess, room_io
+from livekit.agents.worker import _DefaultLoadCalc
 
 from .config.loader import load_config
 from .config.models import VoxplugConfig
@@ -17,9 +19,9 @@ from .core.agent import VoiceAssistantAgent
 from .core.observers import LoggingObserver, SessionObserver
 from .core.overrides import apply_overrides, parse_metadata
 from .core.session import SessionModels, attach_observers, build_session, load_session_models, session_info
-from .providers.registry import require_plugin
+from .providers.registry import ProviderFactory, require_plugin
 
-__all__ = ["build_server", "entrypoint", "prewarm", "room_options", "session_observers"]
+__all__ = ["WorkerLoad", "build_server", "entrypoint", "prewarm", "room_options", "session_observers"]
 
 logger = logging.getLogger("voxplug.worker")
 
@@ -29,6 +31,11 @@ def prewarm(proc: JobProcess) -> None:
     config = load_config()
     proc.userdata["config"] = config
     proc.userdata["models"] = load_session_models(config.session)
+    # importing a vendor SDK takes up to a second: do it here, not on a call's event loop
+    for stage, section in config.stage_configs():
+        module = ProviderFactory.spec(stage, section.provider).module
+        if module:
+            importlib.import_module(module)
     from .local import preload_local_models
 
     preload_local_models(config)
@@ -64,12 +71,31 @@ async def entrypoint(ctx: JobContext) -> None:
     )
 
 
+class WorkerLoad:
+    """The load a worker reports: the larger of CPU use and the share of its session cap in use.
+
+    CPU alone reacts late (a new call costs little until it speaks) and counts every other
+    process on the machine; a session cap from the capacity benchmark bounds latency directly.
+    """
+
+    def __init__(self, *, max_sessions: int, cpu_load: bool) -> None:
+        self.max_sessions = max_sessions
+        self.cpu_load = cpu_load
+
+    def __call__(self, server: AgentServer) -> float:
+        # the framework's own CPU measure (a moving average over 2.5 s)
+        cpu = _DefaultLoadCalc.get_load(server) if self.cpu_load else 0.0
+        sessions = len(server.active_jobs) / self.max_sessions if self.max_sessions else 0.0
+        return min(max(cpu, sessions), 1.0)
+
+
 def build_server(config: VoxplugConfig) -> AgentServer:
     w = config.worker
     # unset = the framework's own default (one idle process per core in production)
     pool: dict[str, Any] = {} if w.num_idle_processes is None else {"num_idle_processes": w.num_idle_processes}
     server = AgentServer(
         setup_fnc=prewarm,
+        load_fnc=WorkerLoad(max_sessions=w.max_sessions, cpu_load=w.cpu_load),
         load_threshold=w.load_threshold,
         job_memory_limit_mb=w.job_memory_limit_mb,
         drain_timeout=w.drain_timeout,

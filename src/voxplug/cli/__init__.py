@@ -26,11 +26,7 @@ EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
 
 def _secrets(config: VoxplugConfig) -> list[str]:
-    values = []
-    for stage in (config.stt, config.llm, config.tts):
-        for section in (stage, *stage.fallbacks):
-            if section.api_key is not None:
-                values.append(section.api_key.get_secret_value())
+    values = [section.secret() or "" for _, section in config.stage_configs()]
     return [v for v in values if len(v) >= 4]
 
 
@@ -180,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = with_config(csub.add_parser("show", help="the effective config, secrets redacted"))
     show.add_argument("--format", choices=("yaml", "json"), default="yaml")
     show.set_defaults(func=cmd_config_show)
+
+    from ..room.cli import add_room_commands
+
+    add_room_commands(sub, with_config)
 
     return parser
 

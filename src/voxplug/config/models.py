@@ -7,6 +7,7 @@ providers registered through entry points are accepted like built-ins.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -112,7 +113,11 @@ class SessionConfig(_Strict):
 class WorkerConfig(_Strict):
     # non-empty = explicit dispatch (the agent only joins rooms it is dispatched to)
     agent_name: str = ""
-    load_threshold: float = Field(default=0.7, gt=0.0, le=1.0)
+    # above this load (0-1) the worker takes no new jobs; "inf" never refuses
+    load_threshold: float = Field(default=0.7, gt=0.0)
+    # load = max(CPU use, active sessions / max_sessions); 0 = no session cap
+    max_sessions: int = Field(default=0, ge=0)
+    cpu_load: bool = True
     job_memory_limit_mb: float = Field(default=0.0, ge=0.0)
     drain_timeout: int = Field(default=1800, ge=0)
     health_port: int = Field(default=8081, ge=0, le=65535)
@@ -148,3 +153,13 @@ class VoxplugConfig(_Strict):
     session: SessionConfig = Field(default_factory=SessionConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     overrides: OverrideConfig = Field(default_factory=OverrideConfig)
+
+    def stage_configs(self) -> Iterator[tuple[Literal["stt", "llm", "tts"], StageConfig]]:
+        """Every provider section: each stage's primary, then its fallbacks in order."""
+        stages: tuple[tuple[Literal["stt", "llm", "tts"], STTConfig | LLMConfig | TTSConfig], ...] = (
+            ("stt", self.stt), ("llm", self.llm), ("tts", self.tts),
+        )
+        for name, primary in stages:
+            yield name, primary
+            for fallback in primary.fallbacks:
+                yield name, fallback

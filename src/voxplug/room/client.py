@@ -1,0 +1,238 @@
+"""Client side of a LiveKit room: tokens, explicit dispatch, and a caller that talks to the agent.
+
+Used by ``voxplug token``, ``voxplug dispatch``, ``voxplug simulate --room`` and the
+end-to-end tests: a real participant over WebRTC, exactly what a phone or browser would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from livekit import api, rtc
+from pydantic import SecretStr
+
+from ..errors import ConfigError
+
+__all__ = [
+    "AgentTranscript",
+    "LiveKitSettings",
+    "RoomCaller",
+    "dispatch_agent",
+    "mint_token",
+]
+
+TOPIC_TRANSCRIPTION = "lk.transcription"
+ATTRIBUTE_FINAL = "lk.transcription_final"
+FRAME_MS = 20
+# int16 RMS above which an agent frame counts as speech (silence and comfort noise sit far below)
+SPEECH_RMS = 300.0
+
+
+@dataclass(frozen=True)
+class LiveKitSettings:
+    url: str
+    api_key: SecretStr
+    api_secret: SecretStr
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LiveKitSettings:
+        env = os.environ if env is None else env
+        missing = [n for n in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET") if not env.get(n)]
+        if missing:
+            raise ConfigError(f"livekit: {', '.join(missing)} not set; point them at your LiveKit server")
+        return cls(env["LIVEKIT_URL"], SecretStr(env["LIVEKIT_API_KEY"]), SecretStr(env["LIVEKIT_API_SECRET"]))
+
+    @property
+    def http_url(self) -> str:
+        return self.url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+
+
+def mint_token(
+    settings: LiveKitSettings,
+    *,
+    identity: str,
+    room: str,
+    name: str | None = None,
+    ttl: timedelta = timedelta(hours=6),
+    agent_name: str | None = None,
+    metadata: str | None = None,
+) -> str:
+    """A join token for ``identity`` in ``room``; with ``agent_name`` the agent is dispatched on join."""
+    token = (
+        api.AccessToken(settings.api_key.get_secret_value(), settings.api_secret.get_secret_value())
+        .with_identity(identity)
+        .with_name(name or identity)
+        .with_ttl(ttl)
+        .with_grants(api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True))
+    )
+    if agent_name:
+        token = token.with_room_config(
+            api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=agent_name, metadata=metadata or "")])
+        )
+    return token.to_jwt()
+
+
+async def dispatch_agent(
+    settings: LiveKitSettings, *, room: str, agent_name: str, metadata: dict[str, Any] | None = None
+) -> str:
+    """Send the agent to ``room`` (explicit dispatch); returns the dispatch id."""
+    async with api.LiveKitAPI(
+        settings.http_url, settings.api_key.get_secret_value(), settings.api_secret.get_secret_value()
+    ) as lk:
+        dispatch = await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(
+                agent_name=agent_name, room=room, metadata=json.dumps(metadata) if metadata else ""
+            )
+        )
+    return str(dispatch.id)
+
+
+@dataclass
+class AgentTranscript:
+    text: str
+    final: bool
+    received_at: float
+    speaker: str
+
+
+@dataclass
+class _Heard:
+    frames: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    sample_rate: int = 48000
+
+
+class RoomCaller:
+    """A participant that speaks into the room and records what the agent says back.
+
+    ``speak()`` publishes PCM in real time as 20 ms frames; ``agent_audio_since(t)`` gives
+    the agent's audio after a moment; ``first_agent_speech_after(t)`` is the voice-to-voice
+    end point measured at the listener, the honest number for a deployed agent.
+    """
+
+    def __init__(self, settings: LiveKitSettings, *, room: str, identity: str = "caller", sample_rate: int = 48000):
+        self.settings = settings
+        self.room_name = room
+        self.identity = identity
+        self.sample_rate = sample_rate
+        self.room = rtc.Room()
+        self.transcripts: list[AgentTranscript] = []
+        self._heard = _Heard()
+        self._source = rtc.AudioSource(sample_rate, 1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.agent_joined = asyncio.Event()
+
+    async def __aenter__(self) -> RoomCaller:
+        await self.join()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.leave()
+
+    async def join(self) -> None:
+        self.room.on("track_subscribed", self._on_track)
+        self.room.on("participant_connected", self._on_participant)
+        self.room.register_text_stream_handler(TOPIC_TRANSCRIPTION, self._on_text_stream)
+        token = mint_token(self.settings, identity=self.identity, room=self.room_name)
+        await self.room.connect(self.settings.url, token)
+        for participant in self.room.remote_participants.values():
+            self._on_participant(participant)
+        track = rtc.LocalAudioTrack.create_audio_track("microphone", self._source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await self.room.local_participant.publish_track(track, options)
+
+    async def leave(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.room.disconnect()
+
+    # -- events -------------------------------------------------------------------------
+    def _on_participant(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+            self.agent_joined.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_track(self, track: rtc.Track, pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant) -> None:
+        if track.kind == rtc.TrackKind.KIND_AUDIO:
+            self._spawn(self._record(rtc.AudioStream(track, sample_rate=self._heard.sample_rate, num_channels=1)))
+
+    async def _record(self, stream: rtc.AudioStream) -> None:
+        async for event in stream:
+            samples = np.frombuffer(event.frame.data, dtype=np.int16).copy()
+            self._heard.frames.append((time.monotonic(), samples))
+
+    def _on_text_stream(self, reader: rtc.TextStreamReader, participant_identity: str) -> None:
+        async def read() -> None:
+            text = await reader.read_all()
+            final = (reader.info.attributes or {}).get(ATTRIBUTE_FINAL) == "true"
+            self.transcripts.append(AgentTranscript(text, final, time.monotonic(), participant_identity))
+
+        self._spawn(read())
+
+    # -- speaking -----------------------------------------------------------------------
+    async def speak(self, pcm: np.ndarray, sample_rate: int) -> float:
+        """Publish mono int16 ``pcm`` in real time; returns the monotonic time speech ended."""
+        if sample_rate != self.sample_rate:
+            pcm = _resample(pcm, sample_rate, self.sample_rate)
+        step = self.sample_rate * FRAME_MS // 1000
+        start = time.monotonic()
+        for index, offset in enumerate(range(0, len(pcm), step)):
+            chunk = pcm[offset : offset + step]
+            if len(chunk) < step:
+                chunk = np.pad(chunk, (0, step - len(chunk)))
+            await self._source.capture_frame(rtc.AudioFrame(chunk.tobytes(), self.sample_rate, 1, step))
+            # pace against the clock, not per-frame sleeps, so drift does not accumulate
+            delay = start + (index + 1) * FRAME_MS / 1000 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        return time.monotonic()
+
+    async def silence(self, seconds: float) -> None:
+        await self.speak(np.zeros(int(seconds * self.sample_rate), dtype=np.int16), self.sample_rate)
+
+    # -- listening ----------------------------------------------------------------------
+    def first_agent_speech_after(self, moment: float) -> float | None:
+        for at, samples in self._heard.frames:
+            if at > moment and _rms(samples) > SPEECH_RMS:
+                return at
+        return None
+
+    def agent_audio_between(self, start: float, end: float = float("inf")) -> np.ndarray:
+        chunks = [s for at, s in self._heard.frames if start < at <= end]
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+    @property
+    def heard_sample_rate(self) -> int:
+        return self._heard.sample_rate
+
+    async def wait_for_agent_speech(self, after: float, *, quiet: float = 1.0, timeout: float = 60.0) -> float | None:
+        """Wait until the agent has spoken after ``after`` and then been quiet for ``quiet`` s."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            started = self.first_agent_speech_after(after)
+            if started is not None:
+                last_loud = max(at for at, s in self._heard.frames if at > after and _rms(s) > SPEECH_RMS)
+                if time.monotonic() - last_loud >= quiet:
+                    return started
+            await asyncio.sleep(0.05)
+        return self.first_agent_speech_after(after)
+
+
+def _rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if samples.size else 0.0
+
+
+def _resample(pcm: np.ndarray, src: int, dst: int) -> np.ndarray:
+    positions = np.linspace(0, len(pcm) - 1, int(len(pcm) * dst / src))
+    return np.interp(positions, np.arange(len(pcm)), pcm.astype(np.float64)).astype(np.int16)
