@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from fakes.livekit_server import LiveKitServer, run_livekit_server
 from fakes.vendor_server import VendorServer, compatible_stages
 from fakes.worker import WorkerProcess, start_worker
-
 from voxplug.room import RoomCaller, dispatch_agent
 
 pytestmark = pytest.mark.slow

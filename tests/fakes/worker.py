@@ -25,7 +25,8 @@ class WorkerProcess:
         return self.log.read_text(errors="replace")
 
     def served(self, room: str) -> bool:
-        return any('"received job request"' in line and f'"room": "{room}"' in line for line in self.text().splitlines())
+        lines = self.text().splitlines()
+        return any('"received job request"' in line and f'"room": "{room}"' in line for line in lines)
 
     def terminate(self) -> None:
         self.process.send_signal(signal.SIGTERM)
