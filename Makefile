@@ -14,7 +14,7 @@ export ORT_DISABLE_TELEMETRY := 1
 # a portable build so the cached wheel runs on any x86-64 machine
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: demo test lint install system-deps clean
+.PHONY: demo test lint install system-deps livekit-server clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +37,16 @@ demo: install system-deps
 	$(VENV)/bin/voxplug simulate examples/conversation.yaml --out out/demo
 
 test: install system-deps
+	scripts/livekit-server.sh install >/dev/null
 	$(VENV)/bin/pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
+
+# a self-hosted LiveKit server for local use: ws://127.0.0.1:7880, devkey / secret
+livekit-server:
+	scripts/livekit-server.sh run
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
