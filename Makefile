@@ -9,6 +9,10 @@ PIP := $(VENV)/bin/pip
 EXTRAS ?= all,local,dev
 STAMP := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 SYSTEM_STAMP := $(VENV)/.system-deps
+TEST_STAMP := $(VENV)/.system-deps-test
+# Debian packages: test speech for both; real PostgreSQL and Prometheus for the tests
+DEMO_PACKAGES := espeak-ng sox
+TEST_PACKAGES := $(DEMO_PACKAGES) postgresql prometheus
 export ORT_DISABLE_TELEMETRY := 1
 # llama-cpp-python builds from source (~8 min on 2 cores, once: pip caches the wheel);
 # a portable build so the cached wheel runs on any x86-64 machine
@@ -28,7 +32,11 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 $(SYSTEM_STAMP): scripts/install-system-deps.sh | $(PY)
-	scripts/install-system-deps.sh
+	scripts/install-system-deps.sh $(DEMO_PACKAGES)
+	@touch $@
+
+$(TEST_STAMP): scripts/install-system-deps.sh | $(PY)
+	scripts/install-system-deps.sh $(TEST_PACKAGES)
 	@touch $@
 
 system-deps: $(SYSTEM_STAMP)
@@ -36,7 +44,7 @@ system-deps: $(SYSTEM_STAMP)
 demo: install system-deps
 	$(VENV)/bin/voxplug simulate examples/conversation.yaml --out out/demo
 
-test: install system-deps
+test: install $(TEST_STAMP)
 	scripts/livekit-server.sh install >/dev/null
 	$(VENV)/bin/pytest -q
 

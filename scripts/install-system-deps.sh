@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages voxplug's demo and tests use, only those that are missing.
-#   espeak-ng, sox  - make and measure test speech
-# Usage: scripts/install-system-deps.sh [extra-package ...]
+# Installs the given Debian packages, only those that are missing (the Makefile names them:
+# espeak-ng and sox make test speech; postgresql and prometheus are real servers for tests).
+# Usage: scripts/install-system-deps.sh package ...
 set -euo pipefail
 
-packages=(espeak-ng sox "$@")
+packages=("$@")
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

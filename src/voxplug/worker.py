@@ -19,6 +19,7 @@ from .core.agent import VoiceAssistantAgent
 from .core.observers import LoggingObserver, SessionObserver
 from .core.overrides import apply_overrides, parse_metadata
 from .core.session import SessionModels, attach_observers, build_session, load_session_models, session_info
+from .persistence.runtime import close_all_runtimes
 from .providers.registry import ProviderFactory, require_plugin
 
 __all__ = ["WorkerLoad", "build_server", "entrypoint", "prewarm", "room_options", "session_observers"]
@@ -42,8 +43,14 @@ def prewarm(proc: JobProcess) -> None:
 
 
 def session_observers(config: VoxplugConfig) -> list[SessionObserver]:
-    """The observers each session gets; later features add theirs here."""
-    return [LoggingObserver()]
+    """The observers each session gets: logs, and the conversation store when enabled."""
+    from .persistence import ConversationStore
+
+    observers: list[SessionObserver] = [LoggingObserver()]
+    store = ConversationStore.from_config(config)  # None when persistence is disabled
+    if store is not None:
+        observers.append(store)
+    return observers
 
 
 def room_options(config: VoxplugConfig) -> room_io.RoomOptions:
@@ -66,6 +73,7 @@ async def entrypoint(ctx: JobContext) -> None:
     info = session_info(config, session, room=ctx.room.name)
     hub = attach_observers(session, info, session_observers(config))
     ctx.add_shutdown_callback(hub.aclose)
+    ctx.add_shutdown_callback(close_all_runtimes)
     await session.start(
         agent=VoiceAssistantAgent(config.agent), room=ctx.room, room_options=room_options(config)
     )

@@ -27,6 +27,7 @@ EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
 def _secrets(config: VoxplugConfig) -> list[str]:
     values = [section.secret() or "" for _, section in config.stage_configs()]
+    values += config.persistence.secret_values()
     return [v for v in values if len(v) >= 4]
 
 
@@ -177,9 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=("yaml", "json"), default="yaml")
     show.set_defaults(func=cmd_config_show)
 
+    from ..persistence.cli import add_persistence_commands
     from ..room.cli import add_room_commands
 
     add_room_commands(sub, with_config)
+    add_persistence_commands(sub, with_config)
 
     return parser
 

@@ -51,12 +51,15 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "TTS_BASE_URL": ("tts", "base_url"),
     "AGENT_INSTRUCTIONS": ("agent", "instructions"),
     "AGENT_GREETING": ("agent", "greeting"),
+    "DATABASE_URL": ("persistence", "database_url"),
+    "BACKEND_URL": ("persistence", "backend", "url"),
+    "BACKEND_SECRET": ("persistence", "backend", "secret"),
 }
 
 # keyless by default: the local models run with no account and no network
 DEFAULT_PROVIDER = "local"
 STAGE_NAMES = ("stt", "llm", "tts")
-SECRET_FIELDS = frozenset({"api_key"})
+SECRET_FIELDS = frozenset({"api_key", "database_url", "secret"})
 
 
 def find_config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from ..persistence.config import PersistenceConfig
+
 __all__ = [
     "AgentConfig",
     "LLMConfig",
@@ -153,6 +155,7 @@ class VoxplugConfig(_Strict):
     session: SessionConfig = Field(default_factory=SessionConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     overrides: OverrideConfig = Field(default_factory=OverrideConfig)
+    persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
 
     def stage_configs(self) -> Iterator[tuple[Literal["stt", "llm", "tts"], StageConfig]]:
         """Every provider section: each stage's primary, then its fallbacks in order."""

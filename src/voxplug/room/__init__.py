@@ -1,5 +1,16 @@
 """Client side of a LiveKit room: join tokens, explicit dispatch, a caller that talks to the agent."""
 
 from .client import AgentTranscript, LiveKitSettings, RoomCaller, dispatch_agent, mint_token
+from .devserver import LiveKitServer, WorkerProcess, run_livekit_server, start_worker
 
-__all__ = ["AgentTranscript", "LiveKitSettings", "RoomCaller", "dispatch_agent", "mint_token"]
+__all__ = [
+    "AgentTranscript",
+    "LiveKitServer",
+    "LiveKitSettings",
+    "RoomCaller",
+    "WorkerProcess",
+    "dispatch_agent",
+    "mint_token",
+    "run_livekit_server",
+    "start_worker",
+]
