@@ -21,6 +21,7 @@ from .core.overrides import apply_overrides, parse_metadata
 from .core.session import SessionModels, attach_observers, build_session, load_session_models, session_info
 from .persistence.runtime import close_all_runtimes
 from .providers.registry import ProviderFactory, require_plugin
+from .telemetry import setup_telemetry
 
 __all__ = ["WorkerLoad", "build_server", "entrypoint", "prewarm", "room_options", "session_observers"]
 
@@ -30,6 +31,8 @@ logger = logging.getLogger("voxplug.worker")
 def prewarm(proc: JobProcess) -> None:
     """Runs once per pooled process: validate the config and load the shared models."""
     config = load_config()
+    # first, before anything records: this process's meter/tracer providers and snapshots
+    setup_telemetry(config.telemetry, role="job")
     proc.userdata["config"] = config
     proc.userdata["models"] = load_session_models(config.session)
     # importing a vendor SDK takes up to a second: do it here, not on a call's event loop
@@ -43,10 +46,12 @@ def prewarm(proc: JobProcess) -> None:
 
 
 def session_observers(config: VoxplugConfig) -> list[SessionObserver]:
-    """The observers each session gets: logs, and the conversation store when enabled."""
+    """The observers each session gets: logs, metrics and traces, the conversation store."""
     from .persistence import ConversationStore
 
     observers: list[SessionObserver] = [LoggingObserver()]
+    if config.telemetry.enabled:
+        observers += setup_telemetry(config.telemetry, role="job").observers()
     store = ConversationStore.from_config(config)  # None when persistence is disabled
     if store is not None:
         observers.append(store)
@@ -99,6 +104,9 @@ class WorkerLoad:
 
 def build_server(config: VoxplugConfig) -> AgentServer:
     w = config.worker
+    if config.telemetry.enabled:
+        # the main process: snapshot directory for the job processes, /metrics for all of them
+        setup_telemetry(config.telemetry, role="worker")
     # unset = the framework's own default (one idle process per core in production)
     pool: dict[str, Any] = {} if w.num_idle_processes is None else {"num_idle_processes": w.num_idle_processes}
     server = AgentServer(

@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ..persistence.cli import add_persistence_commands
     from ..room.cli import add_room_commands
+    from ..simulate.cli import add_simulate_commands
 
+    add_simulate_commands(sub, with_config)
     add_room_commands(sub, with_config)
     add_persistence_commands(sub, with_config)
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ..persistence.config import PersistenceConfig
+from ..telemetry.config import TelemetryConfig
 
 __all__ = [
     "AgentConfig",
@@ -110,6 +111,8 @@ class SessionConfig(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     max_unrecoverable_errors: int = Field(default=3, ge=1)
     fallback_attempt_timeout: float = Field(default=5.0, gt=0.0)
+    # on close, how long to wait for a user transcript still in flight
+    close_transcript_timeout: float = Field(default=2.0, ge=0.0)
 
 
 class WorkerConfig(_Strict):
@@ -156,6 +159,7 @@ class VoxplugConfig(_Strict):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     overrides: OverrideConfig = Field(default_factory=OverrideConfig)
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
     def stage_configs(self) -> Iterator[tuple[Literal["stt", "llm", "tts"], StageConfig]]:
         """Every provider section: each stage's primary, then its fallbacks in order."""

@@ -39,6 +39,7 @@ __all__ = [
     "SessionInfo",
     "SessionObserver",
     "TurnRecord",
+    "fallback_chain",
     "provider_label",
 ]
 
@@ -56,6 +57,8 @@ class SessionInfo:
     config_fingerprint: str
     room: str | None = None
     participant: str | None = None
+    # stage -> labels of the models behind its fallback adapter, in order (empty: no fallbacks)
+    fallback_chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: float = field(default_factory=time.time)
 
@@ -99,6 +102,8 @@ class SessionObserver:
     def on_user_input_transcribed(self, ev: UserInputTranscribedEvent) -> None: ...
     def on_conversation_item_added(self, ev: ConversationItemAddedEvent) -> None: ...
     def on_turn_completed(self, turn: TurnRecord) -> None: ...
+    def on_model_metrics(self, ev: Any) -> None:
+        """Per-request metrics (``STTMetrics``, ``LLMMetrics``, ``TTSMetrics``) of the session's models."""
     def on_function_tools_executed(self, ev: FunctionToolsExecutedEvent) -> None: ...
     def on_session_usage_updated(self, ev: SessionUsageUpdatedEvent) -> None: ...
     def on_availability_changed(self, change: AvailabilityChange) -> None: ...
@@ -114,6 +119,15 @@ FALLBACK_ADAPTERS: dict[str, type] = {
     "llm": llm.FallbackAdapter,
     "tts": tts.FallbackAdapter,
 }
+
+
+def fallback_chain(model: Any) -> tuple[str, ...]:
+    """Labels of the models behind a fallback adapter, in order; empty for a plain model."""
+    for stage, adapter in FALLBACK_ADAPTERS.items():
+        if isinstance(model, adapter):
+            # the adapters keep their chain as _<stage>_instances (livekit-agents 1.8)
+            return tuple(provider_label(m) for m in getattr(model, f"_{stage}_instances", ()))
+    return ()
 
 
 def provider_label(model: Any) -> str:
@@ -151,6 +165,10 @@ class ObserverHub:
             session.on(name, self._handler(name))
         session.on("conversation_item_added", self._track_turn)
         for stage, model in (("stt", session.stt), ("llm", session.llm), ("tts", session.tts)):
+            if not isinstance(model, stt.STT | llm.LLM | tts.TTS):
+                continue  # absent, or a realtime model
+            # request-level metrics come from the models themselves, not the session
+            model.on("metrics_collected", self._handler("model_metrics"))
             if isinstance(model, FALLBACK_ADAPTERS[stage]):
                 self._watch_fallbacks(stage, model)
         self._dispatch("on_session_started", self.info)

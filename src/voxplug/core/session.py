@@ -13,7 +13,7 @@ from livekit.agents.voice.turn import TurnHandlingOptions
 from ..config.loader import config_fingerprint
 from ..config.models import SessionConfig, VoxplugConfig
 from ..providers.registry import ProviderFactory
-from .observers import ObserverHub, SessionInfo, SessionObserver, provider_label
+from .observers import ObserverHub, SessionInfo, SessionObserver, fallback_chain, provider_label
 
 __all__ = [
     "SessionModels",
@@ -72,6 +72,7 @@ def build_session(config: VoxplugConfig, *, models: SessionModels | None = None)
         vad=models.vad,
         turn_handling=turn_handling_options(s, models),
         max_tool_steps=s.max_tool_steps,
+        session_close_transcript_timeout=s.close_transcript_timeout,
         conn_options=SessionConnectOptions(
             stt_conn_options=retry,
             llm_conn_options=retry,
@@ -92,6 +93,11 @@ def session_info(
         config_fingerprint=config_fingerprint(config),
         room=room,
         participant=participant,
+        fallback_chains={
+            stage: chain
+            for stage, model in (("stt", session.stt), ("llm", session.llm), ("tts", session.tts))
+            if (chain := fallback_chain(model))
+        },
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import local
 from . import anthropic, azure, azure_speech, cartesia, deepgram, elevenlabs, groq, openai
 
 if TYPE_CHECKING:
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register_all"]
 
-BUILTIN_MODULES = (openai, azure, azure_speech, deepgram, anthropic, groq, elevenlabs, cartesia)
+BUILTIN_MODULES = (openai, azure, azure_speech, deepgram, anthropic, groq, elevenlabs, cartesia, local)
 
 
 def register_all(factory: type[ProviderFactory]) -> None:

@@ -149,6 +149,7 @@ def start_worker(workdir: Path, env: dict[str, str], *, name: str = "worker", ti
         "VOXPLUG_WORKER__MAX_SESSIONS": "8",
         "VOXPLUG_WORKER__NUM_IDLE_PROCESSES": "1",
         "VOXPLUG_WORKER__HEALTH_PORT": str(health_port),
+        "VOXPLUG_TELEMETRY__PROMETHEUS_PORT": str(free_port()),
         **env,
     }
     with log.open("wb") as out:

@@ -1,0 +1,57 @@
+"""``simulate()``: prepare the user's audio once, run N conversations at once, report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..config.models import VoxplugConfig
+from ..core.session import load_session_models
+from .report import SimulationReport
+from .runner import TurnResult, run_conversation
+from .script import Turn
+from .voice import VoiceEngine, prepare_turn_audio
+
+__all__ = ["simulate"]
+
+
+async def simulate(
+    config: VoxplugConfig,
+    turns: Sequence[Turn],
+    *,
+    concurrency: int = 1,
+    out_dir: str | Path | None = None,
+    voice: VoiceEngine = "auto",
+    turn_timeout: float = 20.0,
+    on_turn: Callable[[TurnResult], None] | None = None,
+) -> SimulationReport:
+    """Run ``concurrency`` independent sessions of the same script in this event loop.
+
+    Bad input (missing or silent audio, no voice for ``say``) raises a
+    :class:`~voxplug.errors.VoxplugError` before any session starts; failing turns are
+    reported, not raised.
+    """
+    audio = await prepare_turn_audio(turns, voice)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    # VAD and end-of-turn model are loaded once and shared, as a worker process does
+    models = await asyncio.to_thread(load_session_models, config.session)
+    started = time.monotonic()
+    sessions = await asyncio.gather(
+        *(
+            run_conversation(
+                config, turns, audio, index=i + 1, models=models, out_dir=out,
+                turn_timeout=turn_timeout, on_turn=on_turn,
+            )
+            for i in range(concurrency)
+        )
+    )
+    first = sessions[0]
+    return SimulationReport(
+        sessions=list(sessions),
+        stages={"stt": first.stt, "llm": first.llm, "tts": first.tts},
+        wall_seconds=time.monotonic() - started,
+    )

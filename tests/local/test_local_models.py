@@ -1,0 +1,213 @@
+"""The real models: Whisper, Qwen2.5 (llama.cpp) and Piper, each loaded once per session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.agents import llm, stt
+
+from voxplug.core.tools import current_time
+from voxplug.local.llama import LocalLlamaLLM, prompt_tokens, render_prompt, to_template_messages
+
+pytestmark = pytest.mark.slow
+
+SENTENCE = "What is the weather like in Paris today?"
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_errors(expected: str, actual: str) -> int:
+    """Word-level edit distance (substitutions + insertions + deletions)."""
+    a, b = words(expected), words(actual)
+    row = list(range(len(b) + 1))
+    for i, wa in enumerate(a, start=1):
+        prev, row[0] = row[0], i
+        for j, wb in enumerate(b, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (wa != wb))
+    return row[-1]
+
+
+# -- STT --------------------------------------------------------------------------------------
+async def test_whisper_transcribes_espeak_speech(whisper_stt, speech) -> None:  # type: ignore[no-untyped-def]
+    event = await whisper_stt.recognize(speech(SENTENCE))
+    assert event.type == stt.SpeechEventType.FINAL_TRANSCRIPT
+    text = event.alternatives[0].text
+    assert word_errors(SENTENCE, text) <= 1, text
+    assert event.alternatives[0].language == "en"
+    assert event.recognition_usage.audio_duration == pytest.approx(2.5, abs=1.5)
+
+
+async def test_whisper_accepts_48k_stereo_frames(whisper_stt, speech) -> None:  # type: ignore[no-untyped-def]
+    # what a room delivers: 48 kHz, here stereo, in 20 ms frames
+    mono = speech("Turn off the lights in the kitchen.")
+    up = rtc.AudioResampler(mono.sample_rate, 48_000)
+    samples = np.concatenate([np.frombuffer(f.data, np.int16) for f in [*up.push(mono), *up.flush()]])
+    stereo = np.repeat(samples, 2)
+    frames = [
+        rtc.AudioFrame(stereo[i : i + 1920].tobytes(), 48_000, 2, len(stereo[i : i + 1920]) // 2)
+        for i in range(0, len(stereo), 1920)
+    ]
+    event = await whisper_stt.recognize(frames)
+    assert word_errors("Turn off the lights in the kitchen.", event.alternatives[0].text) <= 1
+
+
+async def test_whisper_on_an_empty_buffer_returns_empty_text(whisper_stt) -> None:  # type: ignore[no-untyped-def]
+    silence = rtc.AudioFrame(b"\0\0" * 160, 16_000, 1, 160)
+    event = await whisper_stt.recognize(silence)
+    assert event.alternatives[0].text == ""
+
+
+# -- LLM --------------------------------------------------------------------------------------
+def chat(question: str) -> llm.ChatContext:
+    ctx = llm.ChatContext()
+    ctx.add_message(role="system", content="You are a helpful voice assistant. Answer briefly, in one sentence.")
+    ctx.add_message(role="user", content=question)
+    return ctx
+
+
+async def run(model: LocalLlamaLLM, ctx: llm.ChatContext, tools: list | None = None):  # type: ignore[no-untyped-def,type-arg]
+    chunks: list[llm.ChatChunk] = []
+    async with model.chat(chat_ctx=ctx, tools=tools or []) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+    text = "".join(c.delta.content or "" for c in chunks if c.delta)
+    calls = [call for c in chunks if c.delta for call in c.delta.tool_calls]
+    return chunks, text, calls
+
+
+async def test_llm_answers_a_plain_question_with_streamed_text(llama_llm) -> None:  # type: ignore[no-untyped-def]
+    chunks, text, calls = await run(llama_llm, chat("What is the capital of France?"))
+    assert "paris" in text.lower()
+    assert calls == []
+    assert sum(1 for c in chunks if c.delta and c.delta.content) > 1  # streamed, not one block
+    usage = chunks[-1].usage
+    assert usage is not None and usage.prompt_tokens > 10 and usage.completion_tokens > 1
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+async def test_llm_calls_a_registered_tool(llama_llm) -> None:  # type: ignore[no-untyped-def]
+    _, text, calls = await run(llama_llm, chat("What time is it in Tokyo?"), [current_time])
+    assert len(calls) == 1, text
+    assert calls[0].name == "current_time"
+    arguments = json.loads(calls[0].arguments)
+    assert isinstance(arguments, dict)
+    assert "tokyo" in str(arguments.get("timezone", "")).lower()
+    assert calls[0].call_id
+    assert "<tool_call>" not in text  # never spoken
+
+
+async def test_llm_answers_from_a_tool_result(llama_llm) -> None:  # type: ignore[no-untyped-def]
+    ctx = chat("What time is it in Tokyo?")
+    call = llm.FunctionCall(call_id="call_1", name="current_time", arguments='{"timezone": "Asia/Tokyo"}')
+    ctx.insert([call, llm.FunctionCallOutput(call_id="call_1", name="current_time",
+                                             output="Tuesday 24 November 2026, 17:05 (Asia/Tokyo)",
+                                             is_error=False)])
+    _, text, calls = await run(llama_llm, ctx, [current_time])
+    assert calls == []
+    assert "17" in text or "5" in text, text
+
+
+def test_prompt_uses_the_gguf_template_with_tools(llama_llm) -> None:  # type: ignore[no-untyped-def]
+    loaded = llama_llm.load()
+    ctx = chat("What time is it in Tokyo?")
+    ctx.insert([
+        llm.FunctionCall(call_id="c1", name="current_time", arguments='{"timezone": "UTC"}'),
+        llm.FunctionCallOutput(call_id="c1", name="current_time", output="noon", is_error=False),
+    ])
+    schemas = llm.ToolContext([current_time]).parse_function_tools("openai", strict=False)
+    prompt = render_prompt(loaded, to_template_messages(ctx, tool_history="template"), schemas)
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful voice assistant.")
+    assert '"name": "current_time"' in prompt and "<tools>" in prompt
+    # arguments rendered once as JSON (not a JSON string inside JSON)
+    assert '<tool_call>\n{"name": "current_time", "arguments": {"timezone": "UTC"}}\n</tool_call>' in prompt
+    assert "<tool_response>\nnoon\n</tool_response>" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    # the default hands the result over as a note the small model answers from
+    noted = render_prompt(loaded, to_template_messages(ctx), schemas)
+    assert "<|im_start|>system\nThe current_time tool returned: noon\n" in noted
+    assert "<tool_response>" not in noted and noted.endswith("<|im_start|>assistant\n")
+
+
+def test_long_history_is_trimmed_to_the_context(llama_llm) -> None:  # type: ignore[no-untyped-def]
+    loaded = llama_llm.load()
+    ctx = llm.ChatContext()
+    ctx.add_message(role="system", content="Be brief.")
+    for i in range(200):
+        ctx.add_message(role="user", content=f"Question number {i} about the weather in some city?")
+        ctx.add_message(role="assistant", content=f"Answer number {i}: it is sunny and warm there.")
+    ctx.add_message(role="user", content="And the last one?")
+    tokens = prompt_tokens(loaded, to_template_messages(ctx), [], max_tokens=200)
+    assert len(tokens) <= loaded.n_ctx - 200
+    text = loaded.llama.detokenize(tokens, special=True).decode()
+    assert text.startswith("<|im_start|>system\nBe brief.") and "And the last one?" in text
+    assert "Question number 0 " not in text
+
+
+# -- TTS --------------------------------------------------------------------------------------
+async def test_piper_speech_transcribes_back(piper_tts, whisper_stt) -> None:  # type: ignore[no-untyped-def]
+    text = "Hello there. The weather in Paris is sunny today. Have a wonderful afternoon."
+    frames: list[rtc.AudioFrame] = []
+    started = time.perf_counter()
+    first_audio = None
+    async with piper_tts.synthesize(text) as stream:
+        async for event in stream:
+            first_audio = first_audio or time.perf_counter() - started
+            frames.append(event.frame)
+    elapsed = time.perf_counter() - started
+    audio = rtc.combine_audio_frames(frames)
+    assert audio.sample_rate == 22050 and audio.num_channels == 1
+    assert 3.0 < audio.duration < 8.0
+    assert first_audio is not None and first_audio < elapsed  # the first sentence came early
+    heard = (await whisper_stt.recognize(audio)).alternatives[0].text
+    assert word_errors(text, heard) <= 1, heard
+
+
+async def test_piper_length_scale_slows_speech(piper_tts) -> None:  # type: ignore[no-untyped-def]
+    from voxplug.local.piper import PiperOptions, PiperTTS
+
+    slow = PiperTTS(options=PiperOptions(length_scale=1.5))
+    assert slow.load() is piper_tts.load()  # same voice, loaded once
+    normal = (await piper_tts.synthesize("Good morning to you.").collect()).duration
+    slower = (await slow.synthesize("Good morning to you.").collect()).duration
+    assert slower > normal * 1.2
+
+
+async def test_an_interrupted_generation_frees_the_model(llama_llm) -> None:  # type: ignore[no-untyped-def]
+    loaded = llama_llm.load()
+    stream = llama_llm.chat(chat_ctx=chat("Tell me a very long story about a dragon and a knight."))
+    async for chunk in stream:
+        if chunk.delta and chunk.delta.content:
+            break  # the user barged in after the first words
+    await stream.aclose()
+    started = time.perf_counter()
+    while loaded.lock.locked():  # the worker thread stops within a token or so
+        assert time.perf_counter() - started < 5.0
+        await asyncio.sleep(0.02)
+    _, text, _ = await run(llama_llm, chat("Say hello."))
+    assert text
+
+
+def test_warm_prompt_caches_the_shared_prefix(llama_llm) -> None:  # type: ignore[no-untyped-def]
+    loaded = llama_llm.load()
+    cached = llama_llm.warm_prompt("You are a helpful voice assistant.", [current_time])
+    assert cached > 100  # the tool schemas are most of it
+    ctx = chat("What time is it in Tokyo?")
+    ctx.items[0].content = ["You are a helpful voice assistant."]  # type: ignore[union-attr]
+    schemas = llm.ToolContext([current_time]).parse_function_tools("openai", strict=False)
+    tokens = prompt_tokens(loaded, to_template_messages(ctx), schemas, 200)
+    shared = next(i for i, (a, b) in enumerate(zip(tokens, loaded.llama._input_ids, strict=False)) if a != b)
+    assert shared > cached - 10  # everything but the user's words is already evaluated
+
+
+async def test_whisper_accepts_a_locale_as_language(whisper_stt, speech) -> None:  # type: ignore[no-untyped-def]
+    event = await whisper_stt.recognize(speech("Turn off the lights in the kitchen."), language="en-US")
+    assert event.alternatives[0].language == "en"
+    assert word_errors("Turn off the lights in the kitchen.", event.alternatives[0].text) <= 1

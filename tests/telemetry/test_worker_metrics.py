@@ -1,0 +1,128 @@
+"""A real ``voxplug start`` worker behind a real LiveKit server: two calls run in two job
+processes and the worker's one ``/metrics`` endpoint shows both, live and after they end.
+
+Skipped until the telemetry section is mounted on ``VoxplugConfig`` and wired into the
+worker (see docs/observability.md), and without the LiveKit server or espeak-ng.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import urllib.request
+import wave
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from voxplug.config.models import VoxplugConfig
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif("telemetry" not in VoxplugConfig.model_fields, reason="telemetry not wired in yet"),
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed"),
+]
+
+AGENT = "voxplug-metrics"
+
+
+@pytest.fixture(scope="module")
+def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from voxplug.room.devserver import run_livekit_server
+
+    with run_livekit_server(tmp_path_factory.mktemp("livekit")) as server:
+        yield server
+
+
+@pytest.fixture
+async def vendor() -> AsyncIterator[object]:
+    from fakes.vendor_server import VendorServer
+
+    async with VendorServer(reply="The answer is forty two.", transcript="what is the answer") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, int]:
+    import subprocess
+
+    path = tmp_path_factory.mktemp("speech") / "question.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), "What is the answer to everything?"], check=True)
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16), w.getframerate()
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            assert not {"room", "room_id", "job_id", "session_id"} & set(sample.labels), sample
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
+async def eventually(port: int, name: str, wanted: float, timeout: float = 30.0) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        totals = await asyncio.to_thread(scrape, port)
+        if totals.get(name, 0.0) == wanted or time.monotonic() > deadline:
+            assert totals.get(name, 0.0) == wanted, (name, totals.get(name))
+            return totals
+        await asyncio.sleep(0.3)
+
+
+async def test_two_calls_in_two_job_processes_on_one_endpoint(
+    tmp_path: Path, livekit: object, vendor: object, speech: tuple[np.ndarray, int]
+) -> None:
+    from fakes.vendor_server import compatible_stages
+    from voxplug.room import RoomCaller, dispatch_agent
+    from voxplug.room.devserver import free_port, start_worker
+
+    port = free_port()
+    env = {
+        **livekit.env,  # type: ignore[attr-defined]
+        **compatible_stages(vendor.url),  # type: ignore[attr-defined]
+        "VOXPLUG_WORKER__AGENT_NAME": AGENT,
+        "VOXPLUG_TELEMETRY__PROMETHEUS_PORT": str(port),
+        "VOXPLUG_TELEMETRY__PROMETHEUS_HOST": "127.0.0.1",
+        "VOXPLUG_TELEMETRY__SNAPSHOT_INTERVAL": "0.25",
+        "VOXPLUG_WORKER__NUM_IDLE_PROCESSES": "2",
+    }
+    worker = await asyncio.to_thread(start_worker, tmp_path, env, name="metrics")
+    settings = livekit.settings  # type: ignore[attr-defined]
+    try:
+        async with (
+            RoomCaller(settings, room="metrics-a") as first,
+            RoomCaller(settings, room="metrics-b", identity="second") as second,
+        ):
+            for caller, room in ((first, "metrics-a"), (second, "metrics-b")):
+                await dispatch_agent(settings, room=room, agent_name=AGENT)
+                await asyncio.wait_for(caller.agent_joined.wait(), 45)
+            during = await eventually(port, "voxplug_sessions_active", 2)
+            assert during["voxplug_sessions_total"] == 2
+            for caller in (first, second):
+                ended = await caller.speak(*speech)
+                await caller.silence(0.2)
+                assert await caller.wait_for_agent_speech(ended, timeout=45) is not None
+            # greeting + answer in each call, recorded as each turn completed
+            live = await eventually(port, "voxplug_turns_total", 4)
+            assert live["voxplug_turn_voice_to_voice_latency_seconds_count"] >= 2
+            assert live["voxplug_llm_time_to_first_token_seconds_count"] >= 2
+            assert live["voxplug_llm_input_tokens_total"] > 0
+        # both callers left: the sessions end, the counts stay, nothing doubles
+        after = await eventually(port, "voxplug_sessions_active", 0)
+        assert after["voxplug_turns_total"] == 4
+        assert after["voxplug_sessions_total"] == 2
+        assert after["voxplug_session_cost_usd_count"] == 2
+        # the worker's load, ours and the framework's own prometheus gauge, on the same endpoint
+        assert "voxplug_worker_load_ratio" in after and "lk_agents_worker_load" in after
+        shown = {k: v for k, v in sorted(after.items()) if "voxplug" in k}
+        print("\nworker /metrics after both calls:", shown)
+    finally:
+        await asyncio.to_thread(worker.stop)
