@@ -12,16 +12,8 @@ import pytest
 from livekit import rtc
 
 from voxplug.config.models import LLMConfig, STTConfig, TTSConfig
-from voxplug.local import register
-from voxplug.providers.registry import ProviderFactory
 
 SpeechFactory = Callable[[str], rtc.AudioFrame]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _local_registered() -> None:
-    # the built-in list may not include `local` yet; registering twice is harmless
-    register(ProviderFactory)
 
 
 def read_wav(path: Path) -> rtc.AudioFrame:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from voxplug.local.toolcalls import ToolCallSplitter, parse_tool_calls
+from voxplug.local.toolcalls import ParsedToolCall, ToolCallSplitter, parse_tool_calls
 
 TOOLS = {"current_time", "calculate"}
 
@@ -117,3 +117,13 @@ def test_splitter_releases_a_false_alarm() -> None:
 
 def test_splitter_without_tools_passes_everything() -> None:
     assert feed_all(ToolCallSplitter(tools_enabled=False), ['{"name":', " 1}"]) == ('{"name": 1}', "")
+
+
+def test_an_echoed_schema_block_is_dropped_and_the_call_after_it_parsed() -> None:
+    echoed = (
+        '<tools>\n{"type": "function", "function": {"name": "current_time", "parameters": {}}}\n</tools>\n\n'
+        '{"name": "current_time", "arguments": {"timezone": "Asia/Tokyo"}}\n```'
+    )
+    parsed = parse_tool_calls(echoed, {"current_time"})
+    assert parsed.tool_calls == [ParsedToolCall("current_time", '{"timezone": "Asia/Tokyo"}')]
+    assert parsed.text == ""

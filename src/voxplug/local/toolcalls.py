@@ -22,10 +22,12 @@ __all__ = ["ParsedOutput", "ParsedToolCall", "ToolCallSplitter", "parse_tool_cal
 logger = logging.getLogger("voxplug.local")
 
 TOOL_CALL_OPEN = "<tool_call>"
+# small models sometimes echo the template's tool schemas back before their call
+_SCHEMA_ECHO = re.compile(r"<tools>.*?(?:</tools>|$)", re.DOTALL)
 _BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*(.*?)\s*(?:```|$)", re.DOTALL)
 # how a reply that is (only) a tool call can begin
-_STARTS = (TOOL_CALL_OPEN, "{", "```", "[{", "[\n")
+_STARTS = (TOOL_CALL_OPEN, "<tools>", "{", "```", "[{", "[\n")
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def parse_tool_calls(output: str, tool_names: Collection[str]) -> ParsedOutput:
     """Split a finished generation into spoken text and calls to the registered tools."""
     if not tool_names:
         return ParsedOutput(output)
+    output = _SCHEMA_ECHO.sub("", output).strip()
     if TOOL_CALL_OPEN in output:
         calls: list[ParsedToolCall] = []
         for block in _BLOCK.finditer(output):

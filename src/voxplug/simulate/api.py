@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config.models import VoxplugConfig
 from ..core.session import load_session_models
+from ..local import preload_local_models
 from .report import SimulationReport
 from .runner import TurnResult, run_conversation
 from .script import Turn
@@ -37,8 +38,9 @@ async def simulate(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    # VAD and end-of-turn model are loaded once and shared, as a worker process does
+    # VAD, end-of-turn model and local models are loaded once and shared, as a worker's prewarm does
     models = await asyncio.to_thread(load_session_models, config.session)
+    await asyncio.to_thread(preload_local_models, config)
     started = time.monotonic()
     sessions = await asyncio.gather(
         *(

@@ -1,0 +1,81 @@
+"""The keyless production path: ``voxplug start`` on local models, a real LiveKit server, a
+WebRTC caller. The agent's audio is transcribed back with the local Whisper model."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from livekit import rtc
+
+from voxplug.config.models import STTConfig
+from voxplug.local.whisper import create_stt
+from voxplug.room import LiveKitServer, RoomCaller, dispatch_agent, run_livekit_server, start_worker
+from voxplug.simulate.audio import load_wav
+
+pytestmark = pytest.mark.slow
+
+AGENT = "voxplug-local-e2e"
+GREETING = "Welcome to the local voice agent."
+
+
+@pytest.fixture(scope="module")
+def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
+    with run_livekit_server(tmp_path_factory.mktemp("livekit-local")) as server:
+        yield server
+
+
+async def transcribe(samples: np.ndarray, rate: int) -> str:
+    stt = create_stt(STTConfig(provider="local"))
+    frame = rtc.AudioFrame(samples.astype(np.int16).tobytes(), rate, 1, len(samples))
+    event = await stt.recognize(buffer=[frame])
+    return event.alternatives[0].text.lower() if event.alternatives else ""
+
+
+def words(text: str) -> set[str]:
+    return {w.strip(".,!?;:'\"").lower() for w in text.split()} - {""}
+
+
+async def test_local_worker_greets_and_answers_through_livekit(tmp_path: Path, livekit: LiveKitServer) -> None:
+    question = tmp_path / "question.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(question), "What time is it in Tokyo?"], check=True)
+    env = {**livekit.env, "VOXPLUG_WORKER__AGENT_NAME": AGENT, "VOXPLUG_SESSION__TURN_DETECTION": "local"}
+    worker = await asyncio.to_thread(start_worker, tmp_path, env, name="local-worker", timeout=240)
+    try:
+        async with RoomCaller(livekit.settings, room="local-e2e") as caller:
+            await dispatch_agent(livekit.settings, room="local-e2e", agent_name=AGENT,
+                                 metadata={"agent.greeting": GREETING})
+            await asyncio.wait_for(caller.agent_joined.wait(), 120)
+            joined = time.monotonic()
+            greeting_at = await caller.wait_for_agent_speech(joined - 10, quiet=1.0, timeout=120)
+            assert greeting_at is not None, "no greeting audio"
+            greeting_audio = caller.agent_audio_between(greeting_at - 0.1, time.monotonic())
+
+            ended = await caller.speak(*load_wav(question))
+            await caller.silence(0.3)
+            reply_at = await caller.wait_for_agent_speech(ended, quiet=1.5, timeout=120)
+            assert reply_at is not None, f"no reply audio; worker log: {worker.text()[-3000:]}"
+            reply_audio = caller.agent_audio_between(reply_at - 0.1, time.monotonic())
+            await asyncio.sleep(1.0)
+            transcripts = list(caller.transcripts)
+
+        heard_greeting = await transcribe(greeting_audio, caller.heard_sample_rate)
+        assert len(words(heard_greeting) & words(GREETING)) >= 4, heard_greeting
+
+        user_lines = [t.text for t in transcripts if t.final and t.speaker == "caller"]
+        assert any("time" in t.lower() and "tokyo" in t.lower() for t in user_lines), user_lines
+        agent_lines = [t.text for t in transcripts if t.final and t.speaker != "caller"]
+        assert agent_lines and agent_lines[0] == GREETING
+        reply_text = agent_lines[-1]
+        assert reply_text != GREETING
+        heard_reply = await transcribe(reply_audio, caller.heard_sample_rate)
+        overlap = len(words(heard_reply) & words(reply_text)) / max(len(words(reply_text)), 1)
+        assert overlap >= 0.5, (heard_reply, reply_text)
+        print(f"\nvoice-to-voice at the caller: {reply_at - ended:.2f} s; reply: {reply_text!r}")
+    finally:
+        await asyncio.to_thread(worker.stop)
