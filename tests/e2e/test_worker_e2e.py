@@ -17,10 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fakes.livekit_server import LiveKitServer, run_livekit_server
 from fakes.vendor_server import VendorServer, compatible_stages
-from fakes.worker import WorkerProcess, start_worker
-from voxplug.room import RoomCaller, dispatch_agent
+from voxplug.room import LiveKitServer, RoomCaller, WorkerProcess, dispatch_agent, run_livekit_server, start_worker
 
 pytestmark = pytest.mark.slow
 

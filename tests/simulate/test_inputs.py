@@ -113,3 +113,21 @@ def test_no_vad_with_vad_turn_detection_is_a_config_error(
     fixed_config.write_text(fixed_config.read_text() + "session: {vad: none}\n", encoding="utf-8")
     line = _run(cli_main, capsys, fixed_config, str(speech_wavs["hello"]))
     assert line.startswith("error: session.vad: 'none' cannot detect the end of spoken turns")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--agent-name", "support"], "--agent-name needs --room"),
+        (["--metadata", "{}"], "--metadata needs --room"),
+        (["--room", "--metadata", "{nope"], "--metadata: not valid JSON"),
+        (["--room", "--metadata", "[1]"], "--metadata: must be a JSON object"),
+    ],
+)
+def test_room_options_are_checked_before_joining(
+    cli_main, capsys, fixed_config: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text("- say: Hello\n", encoding="utf-8")
+    line = _run(cli_main, capsys, fixed_config, str(script), *args)
+    assert message in line

@@ -13,10 +13,10 @@ from typing import Any
 from ..errors import ConfigError
 from .client import LiveKitSettings, dispatch_agent, mint_token
 
-__all__ = ["add_room_commands"]
+__all__ = ["add_room_commands", "parse_metadata_option"]
 
 
-def _metadata(raw: str | None) -> dict[str, Any] | None:
+def parse_metadata_option(raw: str | None) -> dict[str, Any] | None:
     if not raw:
         return None
     try:
@@ -36,7 +36,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         room=args.room,
         ttl=timedelta(minutes=args.ttl_minutes),
         agent_name=args.agent_name,
-        metadata=json.dumps(_metadata(args.metadata)) if args.metadata else None,
+        metadata=json.dumps(parse_metadata_option(args.metadata)) if args.metadata else None,
     )
     print(token)
     return 0
@@ -45,7 +45,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_dispatch(args: argparse.Namespace) -> int:
     settings = LiveKitSettings.from_env()
     dispatch_id = asyncio.run(
-        dispatch_agent(settings, room=args.room, agent_name=args.agent_name, metadata=_metadata(args.metadata))
+        dispatch_agent(
+            settings, room=args.room, agent_name=args.agent_name, metadata=parse_metadata_option(args.metadata)
+        )
     )
     print(f"dispatched {args.agent_name} to {args.room}: {dispatch_id}")
     return 0

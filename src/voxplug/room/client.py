@@ -7,6 +7,7 @@ end-to-end tests: a real participant over WebRTC, exactly what a phone or browse
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import os
 import time
@@ -25,12 +26,14 @@ __all__ = [
     "AgentTranscript",
     "LiveKitSettings",
     "RoomCaller",
+    "create_room",
     "dispatch_agent",
     "mint_token",
 ]
 
 TOPIC_TRANSCRIPTION = "lk.transcription"
 ATTRIBUTE_FINAL = "lk.transcription_final"
+ATTRIBUTE_AGENT_STATE = "lk.agent.state"
 FRAME_MS = 20
 # int16 RMS above which an agent frame counts as speech (silence and comfort noise sit far below)
 SPEECH_RMS = 300.0
@@ -95,17 +98,29 @@ async def dispatch_agent(
     return str(dispatch.id)
 
 
+async def create_room(settings: LiveKitSettings, *, room: str, metadata: dict[str, Any] | None = None) -> None:
+    """Create ``room`` with JSON ``metadata``: per-room settings for an automatically dispatched agent."""
+    async with api.LiveKitAPI(
+        settings.http_url, settings.api_key.get_secret_value(), settings.api_secret.get_secret_value()
+    ) as lk:
+        await lk.room.create_room(
+            api.CreateRoomRequest(name=room, metadata=json.dumps(metadata) if metadata else "")
+        )
+
+
 @dataclass
 class AgentTranscript:
     text: str
     final: bool
     received_at: float
-    speaker: str
+    speaker: str  # the participant the text is about: the agent, or the caller for its own words
 
 
 @dataclass
 class _Heard:
     frames: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    # arrival times of the loud frames, computed once: the wait loops poll these many times a second
+    loud: list[float] = field(default_factory=list)
     sample_rate: int = 48000
 
 
@@ -170,7 +185,10 @@ class RoomCaller:
     async def _record(self, stream: rtc.AudioStream) -> None:
         async for event in stream:
             samples = np.frombuffer(event.frame.data, dtype=np.int16).copy()
-            self._heard.frames.append((time.monotonic(), samples))
+            at = time.monotonic()
+            self._heard.frames.append((at, samples))
+            if _rms(samples) > SPEECH_RMS:
+                self._heard.loud.append(at)
 
     def _on_text_stream(self, reader: rtc.TextStreamReader, participant_identity: str) -> None:
         async def read() -> None:
@@ -184,7 +202,10 @@ class RoomCaller:
     async def speak(self, pcm: np.ndarray, sample_rate: int) -> float:
         """Publish mono int16 ``pcm`` in real time; returns the monotonic time speech ended."""
         if sample_rate != self.sample_rate:
-            pcm = _resample(pcm, sample_rate, self.sample_rate)
+            # imported here: voxplug.simulate imports the agents framework, which a caller may not need
+            from ..simulate.audio import resample
+
+            pcm = resample(pcm, sample_rate, self.sample_rate)
         step = self.sample_rate * FRAME_MS // 1000
         start = time.monotonic()
         for index, offset in enumerate(range(0, len(pcm), step)):
@@ -202,11 +223,31 @@ class RoomCaller:
         await self.speak(np.zeros(int(seconds * self.sample_rate), dtype=np.int16), self.sample_rate)
 
     # -- listening ----------------------------------------------------------------------
-    def first_agent_speech_after(self, moment: float) -> float | None:
-        for at, samples in self._heard.frames:
-            if at > moment and _rms(samples) > SPEECH_RMS:
-                return at
+    @property
+    def agent_state(self) -> str | None:
+        """The agent's published state (``listening``, ``thinking``, ``speaking``...), None before it joins."""
+        for participant in self.room.remote_participants.values():
+            if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+                return (participant.attributes or {}).get(ATTRIBUTE_AGENT_STATE)
         return None
+
+    def final_transcripts(self, after: float, *, caller: bool) -> list[AgentTranscript]:
+        """Final transcripts received after ``after``: the caller's own words as the agent's STT
+        heard them (``caller=True``), or what the agent said."""
+        return [
+            t for t in self.transcripts
+            if t.final and t.received_at > after and (t.speaker == self.identity) == caller
+        ]
+
+    def last_agent_speech_after(self, moment: float) -> float | None:
+        """When the agent's latest loud frame after ``moment`` arrived (None: silent since)."""
+        loud = self._heard.loud
+        return loud[-1] if loud and loud[-1] > moment else None
+
+    def first_agent_speech_after(self, moment: float) -> float | None:
+        loud = self._heard.loud
+        index = bisect.bisect_right(loud, moment)
+        return loud[index] if index < len(loud) else None
 
     def agent_audio_between(self, start: float, end: float = float("inf")) -> np.ndarray:
         chunks = [s for at, s in self._heard.frames if start < at <= end]
@@ -221,18 +262,12 @@ class RoomCaller:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             started = self.first_agent_speech_after(after)
-            if started is not None:
-                last_loud = max(at for at, s in self._heard.frames if at > after and _rms(s) > SPEECH_RMS)
-                if time.monotonic() - last_loud >= quiet:
-                    return started
+            last_loud = self.last_agent_speech_after(after)
+            if started is not None and last_loud is not None and time.monotonic() - last_loud >= quiet:
+                return started
             await asyncio.sleep(0.05)
         return self.first_agent_speech_after(after)
 
 
 def _rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if samples.size else 0.0
-
-
-def _resample(pcm: np.ndarray, src: int, dst: int) -> np.ndarray:
-    positions = np.linspace(0, len(pcm) - 1, int(len(pcm) * dst / src))
-    return np.interp(positions, np.arange(len(pcm)), pcm.astype(np.float64)).astype(np.int16)

@@ -11,8 +11,13 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, VoxplugError
+
+if TYPE_CHECKING:
+    from .report import SimulationReport
+    from .script import Turn
 
 __all__ = ["add_simulate_commands", "cmd_console", "cmd_simulate"]
 
@@ -40,18 +45,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from ..config.loader import load_config
-    from .api import simulate
-    from .script import load_inputs
-
-    config = load_config(args.config)
-    if config.session.vad == "none" and config.session.turn_detection in ("vad", "local"):
-        raise ConfigError(
-            f"session.vad: 'none' cannot detect the end of spoken turns with turn_detection "
-            f"{config.session.turn_detection!r}; set session.vad: silero to simulate"
-        )
-    turns = load_inputs(args.inputs)
+def _check_outputs(args: argparse.Namespace) -> None:
     if args.json:
         parent = Path(args.json).expanduser().resolve().parent
         if not parent.is_dir():
@@ -60,12 +54,53 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         out = Path(args.out).expanduser()
         if out.exists() and not out.is_dir():
             raise VoxplugError(f"--out: {str(out)!r} exists and is not a folder")
-    report = asyncio.run(
+
+
+def _room_report(args: argparse.Namespace, turns: list[Turn]) -> SimulationReport:
+    """Through a LiveKit room: the agent is whatever the server sends there, not this config."""
+    from ..room.cli import parse_metadata_option
+    from ..room.client import LiveKitSettings
+    from .room import simulate_room
+
+    metadata = parse_metadata_option(args.metadata)
+    settings = LiveKitSettings.from_env()
+    return asyncio.run(
+        simulate_room(
+            settings, turns, room=args.room or None, agent_name=args.agent_name, metadata=metadata,
+            concurrency=args.concurrency, out_dir=args.out, voice=args.voice, turn_timeout=args.turn_timeout,
+        )
+    )
+
+
+def _local_report(args: argparse.Namespace, turns: list[Turn]) -> SimulationReport:
+    from ..config.loader import load_config
+    from .api import simulate
+
+    config = load_config(args.config)
+    if config.session.vad == "none" and config.session.turn_detection in ("vad", "local"):
+        raise ConfigError(
+            f"session.vad: 'none' cannot detect the end of spoken turns with turn_detection "
+            f"{config.session.turn_detection!r}; set session.vad: silero to simulate"
+        )
+    return asyncio.run(
         simulate(
             config, turns, concurrency=args.concurrency, out_dir=args.out, voice=args.voice,
             turn_timeout=args.turn_timeout,
         )
     )
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .script import load_inputs
+
+    room_mode = args.room is not None
+    if not room_mode:
+        for flag, value in (("--agent-name", args.agent_name), ("--metadata", args.metadata)):
+            if value is not None:
+                raise VoxplugError(f"simulate: {flag} needs --room (it applies to a LiveKit room)")
+    turns = load_inputs(args.inputs)
+    _check_outputs(args)
+    report = _room_report(args, turns) if room_mode else _local_report(args, turns)
     report.print_table(sys.stdout)
     if args.json:
         report.write_json(Path(args.json).expanduser())
@@ -88,10 +123,12 @@ def add_simulate_commands(
     p = with_config(
         sub.add_parser(
             "simulate",
-            help="run scripted voice conversations through the agent, no server needed",
+            help="run scripted voice conversations through the agent (in process, or --room via LiveKit)",
             description=(
                 "Play user utterances into the real AgentSession in real time (20 ms frames), record "
-                "the agent's audio and print per-turn latencies with p50/p95. Exit code 1 if a turn fails."
+                "the agent's audio and print per-turn latencies with p50/p95. With --room, talk instead to "
+                "the agent a LiveKit server (LIVEKIT_URL/LIVEKIT_API_KEY/LIVEKIT_API_SECRET) sends to a room, "
+                "e.g. a deployed worker. Exit code 1 if a turn fails."
             ),
         )
     )
@@ -112,6 +149,22 @@ def add_simulate_commands(
     p.add_argument(
         "--turn-timeout", type=_positive_float, default=20.0, metavar="SECONDS",
         help="fail a turn when the reply has not finished this long after the user stopped (default 20)",
+    )
+    room = p.add_argument_group("through a LiveKit room (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET)")
+    room.add_argument(
+        "--room", nargs="?", const="", default=None, metavar="NAME",
+        help="call the agent through room NAME (default: a random simulate-xxxx; NAME-1..NAME-N with -n N) "
+        "instead of running it in this process; put it after the script",
+    )
+    room.add_argument(
+        "--agent-name", metavar="NAME",
+        help="dispatch this agent (the worker's worker.agent_name) to the room; without it the agent is "
+        "expected to join every new room (automatic dispatch)",
+    )
+    room.add_argument(
+        "--metadata", metavar="JSON",
+        help='per-room overrides, e.g. \'{"tts.voice": "nova"}\': the dispatch\'s metadata, or the '
+        "room's without --agent-name",
     )
     p.set_defaults(func=cmd_simulate)
 

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from .runner import SessionResult, TurnResult
 
-__all__ = ["METRICS", "SUMMARY_FIELDS", "SimulationReport", "percentile", "summarize"]
+__all__ = ["METRICS", "ROOM_UNOBSERVABLE", "SUMMARY_FIELDS", "SimulationReport", "percentile", "summarize"]
 
 # (TurnResult attribute, column title); all in seconds, shown in milliseconds
 METRICS: tuple[tuple[str, str], ...] = (
@@ -21,6 +21,8 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("tts_ttfb", "TTFB"),
     ("voice_to_voice", "V2V"),
 )
+# columns only the agent's own process can measure: "-" when the simulator calls through a room
+ROOM_UNOBSERVABLE = ("EOT", "STT", "TTFT", "TTFB")
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -72,6 +74,8 @@ class SimulationReport:
     sessions: list[SessionResult]
     stages: dict[str, str] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    transport: str = "local"  # "local": in-process AgentSession; "room": through a LiveKit room
+    rooms: list[str] = field(default_factory=list)  # the LiveKit rooms, one per session (room transport)
 
     @property
     def turns(self) -> list[TurnResult]:
@@ -97,6 +101,8 @@ class SimulationReport:
             "failures": len(self.failures),
             "input_max_lag": max((s.input_max_lag for s in self.sessions), default=0.0),
             "wall_seconds": round(self.wall_seconds, 3),
+            "transport": self.transport,
+            **({"rooms": self.rooms} if self.transport == "room" else {}),
             "units": "seconds",
         }
 
@@ -142,12 +148,23 @@ class SimulationReport:
             "agent audio",
             file=out,
         )
+        if self.transport == "room":
+            print(
+                f"room mode: {'/'.join(ROOM_UNOBSERVABLE)} are measured inside the agent and cannot be observed "
+                "from the room (-); V2V is measured at the caller, over the network",
+                file=out,
+            )
         for t in self.failures:
             where = f"session {t.session} " if multi else ""
             print(f"FAIL {where}turn {t.turn}: {t.error}", file=out)
         n_turns, n_fail = len(self.turns), len(self.failures)
+        if self.transport == "room":
+            where = f"room={self.rooms[0]}" if len(self.rooms) == 1 else f"rooms={self.rooms[0]}..{self.rooms[-1]}"
+        else:
+            where = (f"stt={self.stages.get('stt', '?')} llm={self.stages.get('llm', '?')} "
+                     f"tts={self.stages.get('tts', '?')}")
         print(
             f"{n_turns - n_fail}/{n_turns} turns ok in {len(self.sessions)} session(s), {self.wall_seconds:.1f}s; "
-            f"stt={self.stages.get('stt', '?')} llm={self.stages.get('llm', '?')} tts={self.stages.get('tts', '?')}",
+            f"{where}",
             file=out,
         )
