@@ -52,6 +52,12 @@ def test_simulate_two_turns_table_json_and_agent_wavs(
         assert t["llm_ttft"] >= 0.2 and t["tts_ttfb"] >= 0.1 and t["stt_request"] >= 0.1
     assert data["summary"]["voice_to_voice"]["n"] == 2
     assert data["summary"]["voice_to_voice"]["p95"] >= data["summary"]["voice_to_voice"]["p50"] > 0
+    # the dashboard's figures, read back from the run's OpenTelemetry instruments (the meter is
+    # per process, so earlier runs in this test process may add to the totals)
+    metrics = data["metrics"]
+    assert metrics["turns"] >= 2 and metrics["voice_to_voice_s"]["count"] >= 2
+    assert metrics["llm_input_tokens"] > 0 and metrics["tts_characters"] > 0
+    assert "== voxplug metrics (as on the Grafana dashboard) ==" in table
 
     for t in turns:
         samples, rate = load_wav(t["agent_wav"])

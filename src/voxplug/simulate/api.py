@@ -10,6 +10,8 @@ from pathlib import Path
 from ..config.models import VoxplugConfig
 from ..core.session import load_session_models
 from ..local import preload_local_models
+from ..telemetry import setup_telemetry
+from ..telemetry.summary import summary_from_reader
 from .report import SimulationReport
 from .runner import TurnResult, run_conversation
 from .script import Turn
@@ -41,19 +43,24 @@ async def simulate(
     # VAD, end-of-turn model and local models are loaded once and shared, as a worker's prewarm does
     models = await asyncio.to_thread(load_session_models, config.session)
     await asyncio.to_thread(preload_local_models, config)
+    # the same instruments the worker exports, read back for the dashboard's figures
+    telemetry = setup_telemetry(config.telemetry, role="standalone") if config.telemetry.enabled else None
     started = time.monotonic()
     sessions = await asyncio.gather(
         *(
             run_conversation(
                 config, turns, audio, index=i + 1, models=models, out_dir=out,
-                turn_timeout=turn_timeout, on_turn=on_turn,
+                turn_timeout=turn_timeout, on_turn=on_turn, observers=telemetry.observers() if telemetry else (),
             )
             for i in range(concurrency)
         )
     )
+    wall = time.monotonic() - started
+    metrics = summary_from_reader(telemetry.reader, elapsed=wall) if telemetry and telemetry.reader else None
     first = sessions[0]
     return SimulationReport(
         sessions=list(sessions),
         stages={"stt": first.stt, "llm": first.llm, "tts": first.tts},
-        wall_seconds=time.monotonic() - started,
+        wall_seconds=wall,
+        metrics=metrics,
     )

@@ -102,6 +102,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _check_outputs(args)
     report = _room_report(args, turns) if room_mode else _local_report(args, turns)
     report.print_table(sys.stdout)
+    if report.metrics is not None:
+        print("\n" + report.metrics.format())
     if args.json:
         report.write_json(Path(args.json).expanduser())
     return EXIT_OK if report.ok else EXIT_TURN_FAILED

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..telemetry.summary import Summary
 from .runner import SessionResult, TurnResult
 
 __all__ = ["METRICS", "ROOM_UNOBSERVABLE", "SUMMARY_FIELDS", "SimulationReport", "percentile", "summarize"]
@@ -76,6 +77,8 @@ class SimulationReport:
     wall_seconds: float = 0.0
     transport: str = "local"  # "local": in-process AgentSession; "room": through a LiveKit room
     rooms: list[str] = field(default_factory=list)  # the LiveKit rooms, one per session (room transport)
+    # the dashboard's figures from the run's OpenTelemetry instruments (local transport)
+    metrics: Summary | None = None
 
     @property
     def turns(self) -> list[TurnResult]:
@@ -103,6 +106,7 @@ class SimulationReport:
             "wall_seconds": round(self.wall_seconds, 3),
             "transport": self.transport,
             **({"rooms": self.rooms} if self.transport == "room" else {}),
+            **({"metrics": self.metrics.as_dict()} if self.metrics is not None else {}),
             "units": "seconds",
         }
 
