@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +14,13 @@ from livekit import rtc
 
 from voxplug.config.models import STTConfig
 from voxplug.local.whisper import create_stt
-from voxplug.room import LiveKitServer, RoomCaller, dispatch_agent, run_livekit_server, start_worker
+from voxplug.room import LiveKitServer, RoomCaller, dispatch_agent, start_worker
 from voxplug.simulate.audio import load_wav
 
 pytestmark = pytest.mark.slow
 
 AGENT = "voxplug-local-e2e"
 GREETING = "Welcome to the local voice agent."
-
-
-@pytest.fixture(scope="module")
-def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
-    with run_livekit_server(tmp_path_factory.mktemp("livekit-local")) as server:
-        yield server
 
 
 async def transcribe(samples: np.ndarray, rate: int) -> str:

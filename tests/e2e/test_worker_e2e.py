@@ -10,41 +10,17 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.request
-import wave
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fakes.vendor_server import VendorServer, compatible_stages
-from voxplug.room import LiveKitServer, RoomCaller, WorkerProcess, dispatch_agent, run_livekit_server, start_worker
+from voxplug.room import LiveKitServer, RoomCaller, WorkerProcess, dispatch_agent, start_worker
 
 pytestmark = pytest.mark.slow
 
 AGENT = "voxplug-e2e"
-
-
-@pytest.fixture(scope="module")
-def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
-    with run_livekit_server(tmp_path_factory.mktemp("livekit")) as server:
-        yield server
-
-
-@pytest.fixture
-async def vendor() -> AsyncIterator[VendorServer]:
-    async with VendorServer(reply="The answer is forty two.", transcript="what is the answer") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, int]:
-    import subprocess
-
-    path = tmp_path_factory.mktemp("speech") / "question.wav"
-    subprocess.run(["espeak-ng", "-w", str(path), "What is the answer to everything?"], check=True)
-    with wave.open(str(path)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16), w.getframerate()
 
 
 async def worker_for(tmp_path: Path, livekit: LiveKitServer, vendor: VendorServer, name: str) -> WorkerProcess:
@@ -53,9 +29,9 @@ async def worker_for(tmp_path: Path, livekit: LiveKitServer, vendor: VendorServe
     return await asyncio.to_thread(start_worker, tmp_path, env, name=name)
 
 
-async def ask(caller: RoomCaller, speech: tuple[np.ndarray, int]) -> float:
+async def ask(caller: RoomCaller, question_speech: tuple[np.ndarray, int]) -> float:
     """Speak the question; return voice-to-voice latency heard at the caller (s)."""
-    ended = await caller.speak(*speech)
+    ended = await caller.speak(*question_speech)
     await caller.silence(0.2)
     started = await caller.wait_for_agent_speech(ended, timeout=45)
     assert started is not None, "the agent never answered"
@@ -72,7 +48,7 @@ async def wait_until(predicate, timeout: float = 30.0) -> bool:  # type: ignore[
 
 
 async def test_dispatched_agent_greets_answers_and_honours_only_allowed_overrides(
-    tmp_path: Path, livekit: LiveKitServer, vendor: VendorServer, speech: tuple[np.ndarray, int]
+    tmp_path: Path, livekit: LiveKitServer, vendor: VendorServer, question_speech: tuple[np.ndarray, int]
 ) -> None:
     worker = await worker_for(tmp_path, livekit, vendor, "w1")
     try:
@@ -83,7 +59,7 @@ async def test_dispatched_agent_greets_answers_and_honours_only_allowed_override
             await asyncio.wait_for(caller.agent_joined.wait(), 45)
             joined = time.monotonic()
             assert await caller.wait_for_agent_speech(joined - 5, timeout=45) is not None, "no greeting audio"
-            latency = await ask(caller, speech)
+            latency = await ask(caller, question_speech)
             assert await wait_until(lambda: any(t.text == "The answer is forty two." for t in caller.transcripts))
         texts = [(t.text, t.final) for t in caller.transcripts if t.final]
         assert ("Welcome to the e2e room.", True) in texts  # allowed override: greeting
@@ -100,7 +76,7 @@ async def test_dispatched_agent_greets_answers_and_honours_only_allowed_override
 
 
 async def test_health_endpoint_and_graceful_drain(
-    tmp_path: Path, livekit: LiveKitServer, vendor: VendorServer, speech: tuple[np.ndarray, int]
+    tmp_path: Path, livekit: LiveKitServer, vendor: VendorServer, question_speech: tuple[np.ndarray, int]
 ) -> None:
     worker = await worker_for(tmp_path, livekit, vendor, "drain")
     try:
@@ -113,7 +89,7 @@ async def test_health_endpoint_and_graceful_drain(
             worker.terminate()  # SIGTERM: drain
             assert await wait_until(lambda: "draining worker" in worker.text(), 15)
             # the ongoing call goes on: a new question is still answered
-            await ask(caller, speech)
+            await ask(caller, question_speech)
             # no new jobs: a dispatch to another room finds no worker while this one drains
             async with RoomCaller(livekit.settings, room="e2e-drain-new", identity="late") as late:
                 await dispatch_agent(livekit.settings, room="e2e-drain-new", agent_name=AGENT)
@@ -126,7 +102,7 @@ async def test_health_endpoint_and_graceful_drain(
 
 
 async def test_two_workers_share_one_server_and_a_killed_worker_loses_only_its_call(
-    tmp_path: Path, livekit: LiveKitServer, vendor: VendorServer, speech: tuple[np.ndarray, int]
+    tmp_path: Path, livekit: LiveKitServer, vendor: VendorServer, question_speech: tuple[np.ndarray, int]
 ) -> None:
     workers = [await worker_for(tmp_path, livekit, vendor, f"pool-{i}") for i in range(2)]
     try:
@@ -141,7 +117,7 @@ async def test_two_workers_share_one_server_and_a_killed_worker_loses_only_its_c
             await dispatch_agent(livekit.settings, room="e2e-pool-b", agent_name=AGENT)
             await asyncio.wait_for(second.agent_joined.wait(), 45)
             assert await wait_until(lambda: other.served("e2e-pool-b"), 10)
-            await ask(second, speech)
+            await ask(second, question_speech)
     finally:
         for w in workers:
             await asyncio.to_thread(w.stop)

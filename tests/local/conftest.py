@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import wave
 from collections.abc import Callable
@@ -24,8 +23,6 @@ def read_wav(path: Path) -> rtc.AudioFrame:
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechFactory:
     """Text → an espeak-ng recording (22.05 kHz mono), as an AudioFrame."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
     directory = tmp_path_factory.mktemp("speech")
     counter = iter(range(1_000_000))
 
@@ -39,7 +36,6 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechFactory:
 
 @pytest.fixture(scope="session")
 def whisper_stt():  # type: ignore[no-untyped-def]
-    pytest.importorskip("faster_whisper")
     from voxplug.local.whisper import create_stt
 
     stt = create_stt(STTConfig(provider="local"))
@@ -49,7 +45,6 @@ def whisper_stt():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def llama_llm():  # type: ignore[no-untyped-def]
-    pytest.importorskip("llama_cpp")
     from voxplug.local.llama import create_llm
 
     llm = create_llm(LLMConfig(provider="local", options={"seed": 7}))
@@ -59,7 +54,6 @@ def llama_llm():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def piper_tts():  # type: ignore[no-untyped-def]
-    pytest.importorskip("piper")
     from voxplug.local.piper import create_tts
 
     tts = create_tts(TTSConfig(provider="local"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -27,8 +26,6 @@ tts: {provider: fixed, options: {ttfb: 0.1, chars_per_second: 80}}
 
 @pytest.fixture(scope="session")
 def speech_wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
     folder = tmp_path_factory.mktemp("speech")
     out = {}
     for key, text in UTTERANCES.items():

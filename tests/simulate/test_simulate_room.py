@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from voxplug.room import LiveKitServer, run_livekit_server, start_worker
+from voxplug.room import LiveKitServer, start_worker
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +32,6 @@ WORKER_ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
-    with run_livekit_server(tmp_path_factory.mktemp("livekit")) as server:
-        yield server
-
-
 def _voxplug(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "voxplug", *args], env=env, capture_output=True, text=True, timeout=timeout
@@ -49,8 +41,6 @@ def _voxplug(args: list[str], env: dict[str, str], timeout: float = 120) -> subp
 def test_simulate_through_a_room_reports_heard_text_replies_and_voice_to_voice(
     tmp_path: Path, livekit: LiveKitServer
 ) -> None:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
     script = tmp_path / "script.yaml"
     script.write_text(
         "turns:\n  - say: Hello there.\n    pause: 0.3\n"

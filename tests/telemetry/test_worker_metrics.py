@@ -1,59 +1,24 @@
 """A real ``voxplug start`` worker behind a real LiveKit server: two calls run in two job
 processes and the worker's one ``/metrics`` endpoint shows both, live and after they end.
-
-Skipped until the telemetry section is mounted on ``VoxplugConfig`` and wired into the
-worker (see docs/observability.md), and without the LiveKit server or espeak-ng.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import urllib.request
-import wave
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from voxplug.config.models import VoxplugConfig
+from fakes.vendor_server import VendorServer, compatible_stages
+from voxplug.room import LiveKitServer
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif("telemetry" not in VoxplugConfig.model_fields, reason="telemetry not wired in yet"),
-    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed"),
-]
+pytestmark = pytest.mark.slow
 
 AGENT = "voxplug-metrics"
-
-
-@pytest.fixture(scope="module")
-def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from voxplug.room.devserver import run_livekit_server
-
-    with run_livekit_server(tmp_path_factory.mktemp("livekit")) as server:
-        yield server
-
-
-@pytest.fixture
-async def vendor() -> AsyncIterator[object]:
-    from fakes.vendor_server import VendorServer
-
-    async with VendorServer(reply="The answer is forty two.", transcript="what is the answer") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, int]:
-    import subprocess
-
-    path = tmp_path_factory.mktemp("speech") / "question.wav"
-    subprocess.run(["espeak-ng", "-w", str(path), "What is the answer to everything?"], check=True)
-    with wave.open(str(path)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16), w.getframerate()
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -78,16 +43,15 @@ async def eventually(port: int, name: str, wanted: float, timeout: float = 30.0)
 
 
 async def test_two_calls_in_two_job_processes_on_one_endpoint(
-    tmp_path: Path, livekit: object, vendor: object, speech: tuple[np.ndarray, int]
+    tmp_path: Path, livekit: LiveKitServer, vendor: VendorServer, question_speech: tuple[np.ndarray, int]
 ) -> None:
-    from fakes.vendor_server import compatible_stages
     from voxplug.room import RoomCaller, dispatch_agent
     from voxplug.room.devserver import free_port, start_worker
 
     port = free_port()
     env = {
-        **livekit.env,  # type: ignore[attr-defined]
-        **compatible_stages(vendor.url),  # type: ignore[attr-defined]
+        **livekit.env,
+        **compatible_stages(vendor.url),
         "VOXPLUG_WORKER__AGENT_NAME": AGENT,
         "VOXPLUG_TELEMETRY__PROMETHEUS_PORT": str(port),
         "VOXPLUG_TELEMETRY__PROMETHEUS_HOST": "127.0.0.1",
@@ -95,7 +59,7 @@ async def test_two_calls_in_two_job_processes_on_one_endpoint(
         "VOXPLUG_WORKER__NUM_IDLE_PROCESSES": "2",
     }
     worker = await asyncio.to_thread(start_worker, tmp_path, env, name="metrics")
-    settings = livekit.settings  # type: ignore[attr-defined]
+    settings = livekit.settings
     try:
         async with (
             RoomCaller(settings, room="metrics-a") as first,
@@ -107,7 +71,7 @@ async def test_two_calls_in_two_job_processes_on_one_endpoint(
             during = await eventually(port, "voxplug_sessions_active", 2)
             assert during["voxplug_sessions_total"] == 2
             for caller in (first, second):
-                ended = await caller.speak(*speech)
+                ended = await caller.speak(*question_speech)
                 await caller.silence(0.2)
                 assert await caller.wait_for_agent_speech(ended, timeout=45) is not None
             # greeting + answer in each call, recorded as each turn completed
