@@ -81,12 +81,17 @@ async def test_azure_uses_deployment_url_api_version_and_api_key_header() -> Non
         cfg = load_config(env=env)
         assert await collect_reply(ProviderFactory.create_llm(cfg.llm)) == "Azure says hi."
         assert await synthesize(ProviderFactory.create_tts(cfg.tts)) > 0
+        event = await ProviderFactory.create_stt(cfg.stt).recognize(buffer=[speech_frame()])
+        assert event.alternatives[0].text == srv.transcript
 
     chat = srv.find("/chat/completions")[0]
     assert chat.path == "/openai/deployments/my-gpt4o/chat/completions"
     assert chat.query["api-version"] == "2024-10-21"
     assert chat.headers["api-key"] == SECRET
     assert "authorization" not in chat.headers
+    transcription = srv.find("/audio/transcriptions")[0]
+    assert transcription.path == "/openai/deployments/gpt-4o-mini-transcribe/audio/transcriptions"
+    assert transcription.headers["api-key"] == SECRET
     speech = srv.find("/audio/speech")[0]
     # the deployment defaults to the model name, Azure's convention
     assert speech.path == "/openai/deployments/gpt-4o-mini-tts/audio/speech"
@@ -116,6 +121,18 @@ async def test_anthropic_sends_key_and_model_and_streams_reply() -> None:
     assert msg.body["model"] == "claude-haiku-4-5"
     assert msg.body["stream"] is True
     assert msg.headers["x-api-key"] == SECRET
+
+
+async def test_groq_llm_sends_key_and_model_to_its_openai_style_api() -> None:
+    async with VendorServer(reply="Groq is fast.") as srv:
+        env = {**compatible_stages(srv.url), "LLM_PROVIDER": "groq", "GROQ_API_KEY": SECRET,
+               "GROQ_BASE_URL": f"{srv.url}/openai/v1", "LLM_MODEL": "llama-3.1-8b-instant"}
+        cfg = load_config(env=env)
+        assert await collect_reply(ProviderFactory.create_llm(cfg.llm)) == "Groq is fast."
+    chat = srv.find("/chat/completions")[0]
+    assert chat.path == "/openai/v1/chat/completions"
+    assert chat.body["model"] == "llama-3.1-8b-instant"
+    assert chat.headers["authorization"] == f"Bearer {SECRET}"
 
 
 @pytest.mark.parametrize(
