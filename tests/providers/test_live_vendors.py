@@ -7,9 +7,9 @@ with the key named); everything else about the providers is proven offline in te
 from __future__ import annotations
 
 import pytest
-from conftest import REAL_VENDOR_ENV
 from livekit.agents import ChatContext
 
+from conftest import REAL_VENDOR_ENV
 from voxplug.config.loader import load_config
 from voxplug.providers import ProviderFactory
 
