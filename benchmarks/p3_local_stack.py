@@ -45,6 +45,9 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "tiny": ("whisper tiny.en, endpointing 0.3 s", {"STT_MODEL": "tiny.en",
                                                     "VOXPLUG_SESSION__MIN_ENDPOINTING_DELAY": "0.3"}),
     "eot": ("whisper base, local end-of-turn model v1-mini", {"VOXPLUG_SESSION__TURN_DETECTION": "local"}),
+    "fast": ("whisper tiny.en, endpointing 0.3 s, LLM on 2 threads", {
+        "STT_MODEL": "tiny.en", "VOXPLUG_SESSION__MIN_ENDPOINTING_DELAY": "0.3",
+        "VOXPLUG_LLM__OPTIONS": "{n_threads: 2}"}),
 }
 STAGES = (("end_of_turn_delay", "EOT"), ("stt_delay", "STT"), ("llm_ttft", "LLM TTFT"), ("tts_ttfb", "TTS TTFB"),
           ("voice_to_voice", "V2V"))

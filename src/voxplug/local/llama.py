@@ -107,7 +107,7 @@ _TURN_ENDS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endofte
 @dataclass(frozen=True)
 class LlamaOptions:
     n_ctx: int = 4096
-    n_threads: int = 0  # 0 = half the cores (at most 2)
+    n_threads: int = 0  # 0 = the cores, at most 4
     n_batch: int = 256
     # voice replies are a sentence or two; a runaway generation costs seconds of CPU
     max_tokens: int = 200
@@ -194,10 +194,12 @@ def _token_text(llama: Llama, token: int) -> str:
 
 def load_llama(resolved: ResolvedModel, opts: LlamaOptions) -> LoadedLlama:
     """Load (once per process) the GGUF and compile its chat template."""
-    # llama.cpp's threads spin at barriers: with as many threads as cores, any competition
-    # (STT, TTS, other sessions) stalls them all. Measured on 2 busy cores: 1 thread gave
-    # 13-30 tokens/s, 2 threads 3-8. Half the cores leaves room for the other stages.
-    threads = opts.n_threads or max(1, default_threads() // 2)
+    # The cores, up to 4: for one conversation, token generation is the longest serial step
+    # of a turn and the other stages rarely run at the same moment (P3: first token 164 ms
+    # with 2 threads vs 282 ms with 1 on 2 idle cores). llama.cpp's threads spin at barriers,
+    # so under competition (several sessions per process, other work) they stall: measured on
+    # 2 busy cores, 1 thread gave 13-30 tokens/s and 2 threads 3-8. Set n_threads there.
+    threads = opts.n_threads or default_threads()
     key = ("llama", str(resolved.path), opts.n_ctx, threads, opts.n_batch)
 
     def load() -> LoadedLlama:
