@@ -31,7 +31,7 @@ import numpy as np
 from ..room.client import LiveKitSettings, RoomCaller, create_room, dispatch_agent
 from .audio import INPUT_SAMPLE_RATE, write_wav
 from .report import SimulationReport
-from .runner import SessionResult, TurnResult
+from .runner import SessionResult, TurnResult, judge_turn
 from .script import Turn
 from .voice import VoiceEngine, prepare_turn_audio
 
@@ -222,13 +222,11 @@ async def room_conversation(
 
             if not caller.room.isconnected():
                 res.error = f"disconnected from room {room!r}"
-            elif started is None:
-                heard = f"STT heard {res.heard!r}" if res.heard else "no transcript of the user"
-                res.error = f"no agent reply within {turn_timeout:g}s after the user stopped ({heard})"
-            elif not settled:
-                res.error = f"agent reply did not finish within {turn_timeout:g}s"
-            elif turn.expect is not None and turn.expect.lower() not in res.reply.lower():
-                res.error = f"reply does not contain {turn.expect!r}"
+            else:
+                res.error = judge_turn(
+                    res, turn, replied=started is not None, settled=settled, turn_timeout=turn_timeout,
+                    nothing_heard="no transcript of the user",
+                )
             res.ok = res.error is None
             if on_turn is not None:
                 on_turn(res)

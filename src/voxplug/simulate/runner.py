@@ -52,7 +52,7 @@ from ..core.session import SessionModels, attach_observers, build_session, sessi
 from .audio import OutputSegment, RecordingAudioOutput, SimulatedAudioInput, resample, write_wav
 from .script import Turn
 
-__all__ = ["SessionResult", "TurnResult", "drive_conversation", "run_conversation"]
+__all__ = ["SessionResult", "TurnResult", "drive_conversation", "judge_turn", "run_conversation"]
 
 # the reply is over when the agent has been listening with a silent speaker this long
 SETTLE_SECONDS = 0.4
@@ -185,6 +185,20 @@ def _metrics_from(record: TurnRecord | None, result: TurnResult) -> None:
     result.llm_ttft = record.llm_ttft
     result.tts_ttfb = record.tts_ttfb
     result.e2e_latency = record.e2e_latency
+
+
+def judge_turn(
+    res: TurnResult, turn: Turn, *, replied: bool, settled: bool, turn_timeout: float, nothing_heard: str
+) -> str | None:
+    """Why a turn failed (no reply, a reply that never finished, a missed ``expect``), or None."""
+    if not replied:
+        heard = f"STT heard {res.heard!r}" if res.heard else nothing_heard
+        return f"no agent reply within {turn_timeout:g}s after the user stopped ({heard})"
+    if not settled:
+        return f"agent reply did not finish within {turn_timeout:g}s"
+    if turn.expect is not None and turn.expect.lower() not in res.reply.lower():
+        return f"reply does not contain {turn.expect!r}"
+    return None
 
 
 async def run_conversation(
@@ -323,13 +337,11 @@ async def drive_conversation(
                 res.error = f"session closed ({tracker.closed})" + (f": {errors[0]}" if errors else "")
             elif errors and reply_seg is None:
                 res.error = errors[0]
-            elif reply_seg is None:
-                heard = f"STT heard {res.heard!r}" if res.heard else "STT heard nothing"
-                res.error = f"no agent reply within {turn_timeout:g}s after the user stopped ({heard})"
-            elif not settled:
-                res.error = f"agent reply did not finish within {turn_timeout:g}s"
-            elif turn.expect is not None and turn.expect.lower() not in res.reply.lower():
-                res.error = f"reply does not contain {turn.expect!r}"
+            else:
+                res.error = judge_turn(
+                    res, turn, replied=reply_seg is not None, settled=settled, turn_timeout=turn_timeout,
+                    nothing_heard="STT heard nothing",
+                )
             res.ok = res.error is None
             if on_turn is not None:
                 on_turn(res)
