@@ -86,6 +86,8 @@ def tree_usage(pid: int) -> tuple[float, int]:
 async def run_size(server: LiveKitServer, worker_pid: int, size: int, speech: list, turns: int) -> dict:  # type: ignore[type-arg]
     cpu0, _ = tree_usage(worker_pid)
     _, idle_rss = tree_usage(worker_pid)
+    me = psutil.Process()
+    callers0 = sum(me.cpu_times()[:2])
     wall0 = time.monotonic()
     peak_rss = 0
 
@@ -103,6 +105,7 @@ async def run_size(server: LiveKitServer, worker_pid: int, size: int, speech: li
     sampler.cancel()
     wall = time.monotonic() - wall0
     cpu1, _ = tree_usage(worker_pid)
+    callers_cpu = (sum(me.cpu_times()[:2]) - callers0) / wall
     latencies = [v for r in rooms if isinstance(r, RoomResult) for v in r.latencies]
     failed = sum(r.failed if isinstance(r, RoomResult) else turns for r in rooms)
     return {
@@ -112,6 +115,8 @@ async def run_size(server: LiveKitServer, worker_pid: int, size: int, speech: li
         "p50": percentile(latencies, 50),
         "p95": percentile(latencies, 95),
         "cpu_cores": (cpu1 - cpu0) / wall,
+        # the load generator: N WebRTC callers in this one Python process
+        "callers_cpu": callers_cpu,
         "rss_per_session_mb": max(peak_rss - idle_rss, 0) / size / 2**20,
     }
 
@@ -143,7 +148,8 @@ async def main() -> None:
                     rows.append(row)
                     print(f"N={size:>3}  turns={row['turns']:>3}  failed={row['failed']}  "
                           f"p50={ms(row['p50'])} ms  p95={ms(row['p95'])} ms  cpu={row['cpu_cores']:.2f} cores  "
-                          f"rss/session={row['rss_per_session_mb']:.0f} MB", flush=True)
+                          f"rss/session={row['rss_per_session_mb']:.0f} MB  callers cpu={row['callers_cpu']:.2f}",
+                          flush=True)
                     base = rows[0]["p95"] or 0.0
                     if row["failed"] or (row["p95"] or 0.0) > base + 0.5:
                         break  # latency has degraded: larger N would only say so louder
@@ -152,12 +158,12 @@ async def main() -> None:
 
     base_p95 = rows[0]["p95"] or 0.0
     table = [["rooms N", "turns", "failed", "V2V p50 ms", "V2V p95 ms", "p95 vs N=1 ms",
-              "worker CPU cores", "CPU per session", "RSS per session MB"]]
+              "worker CPU cores", "CPU per session", "RSS per session MB", "callers' CPU cores"]]
     for r in rows:
         table.append([
             str(r["size"]), str(r["turns"]), str(r["failed"]), ms(r["p50"]), ms(r["p95"]),
             f"{((r['p95'] or 0.0) - base_p95) * 1000:+.0f}", f"{r['cpu_cores']:.2f}",
-            f"{r['cpu_cores'] / r['size']:.3f}", f"{r['rss_per_session_mb']:.0f}",
+            f"{r['cpu_cores'] / r['size']:.3f}", f"{r['rss_per_session_mb']:.0f}", f"{r['callers_cpu']:.2f}",
         ])
     print(markdown_table(table))
     write_section("p4", f"""## P4 - scale through a real LiveKit server
@@ -169,7 +175,8 @@ Providers: fixed-latency test providers (STT 100 ms, LLM first token 200 ms, TTS
 sum {PROVIDERS_SUM * 1000:.0f} ms), real Silero VAD, VAD turn detection. Voice-to-voice is measured at the
 caller (first loud agent audio frame minus the end of the caller's speech), so it includes WebRTC both
 ways, the server, the VAD's end-of-speech lag and the 0.5 s endpointing delay. The server, the callers
-and the worker share the same cores; "worker CPU" counts the worker and its job processes only.
+and the worker share the same cores; "worker CPU" counts the worker and its job processes only,
+"callers' CPU" the load generator (all N WebRTC callers run in one Python process).
 
 {markdown_table(table)}
 
