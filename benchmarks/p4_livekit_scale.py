@@ -177,6 +177,8 @@ caller (first loud agent audio frame minus the end of the caller's speech), so i
 ways, the server, the VAD's end-of-speech lag and the 0.5 s endpointing delay. The server, the callers
 and the worker share the same cores; "worker CPU" counts the worker and its job processes only,
 "callers' CPU" the load generator (all N WebRTC callers run in one Python process).
+A failed turn is one with no loud agent audio within 30 s of the caller's speech; the run stops at the
+first N with a failed turn or p95 more than 0.5 s above N=1.
 
 {markdown_table(table)}
 
