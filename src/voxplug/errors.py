@@ -19,3 +19,4 @@ class ConfigError(VoxplugError):
 
 class MissingExtraError(VoxplugError):
     """A provider's optional dependency is not installed; the message gives the pip command."""
+

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import ConfigError
+from .files import YamlFileError, read_yaml_file
 from .models import VoxplugConfig
 
 __all__ = [
@@ -78,13 +79,11 @@ def find_config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config: {path}{where}: {exc.problem}; fix the YAML syntax") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config: cannot read {path}: {exc.__class__.__name__}") from None
+        data = read_yaml_file(path)
+    except YamlFileError as exc:
+        if exc.problem is not None:
+            raise ConfigError(f"config: {path}{exc.line}: {exc.problem}; fix the YAML syntax") from None
+        raise ConfigError(f"config: cannot read {path}: {exc.cause}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

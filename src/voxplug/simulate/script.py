@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..config.files import YamlFileError, read_yaml_file
 from ..errors import VoxplugError
 
 __all__ = ["DEFAULT_PAUSE", "ScriptError", "Turn", "load_inputs", "load_script"]
@@ -93,13 +92,11 @@ def load_script(path: str | Path) -> list[Turn]:
     if not p.is_file():
         raise ScriptError(f"{p}: script not found")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ScriptError(f"{p}{line}: invalid YAML: {exc.problem}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ScriptError(f"{p}: cannot read script ({type(exc).__name__})") from None
+        data = read_yaml_file(p)
+    except YamlFileError as exc:
+        if exc.problem is not None:
+            raise ScriptError(f"{p}{exc.line}: invalid YAML: {exc.problem}") from None
+        raise ScriptError(f"{p}: cannot read script ({exc.cause})") from None
     if isinstance(data, dict):
         extra = [k for k in data if k != "turns"]
         if extra:
