@@ -14,8 +14,9 @@ import pytest
 
 from voxplug.persistence.config import PersistenceConfig
 from voxplug.persistence.database import Database
+from voxplug.room.devserver import free_port
 
-from .pg import INSTALL_HINT, PostgresServer, find_bindir, free_port
+from .pg import INSTALL_HINT, PostgresServer, find_bindir
 
 SECRET = "whsec-test-0123456789abcdef"
 ENV_NAMES = ("DATABASE_URL", "BACKEND_URL", "BACKEND_SECRET", "VOXPLUG_CONFIG")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from voxplug.room.devserver import free_port
 
 INSTALL_HINT = "run `scripts/postgres.sh install` (Debian package postgresql) before the persistence tests"
 
@@ -31,11 +32,6 @@ def find_bindir() -> Path | None:
     found = shutil.which("pg_ctl")
     return Path(found).resolve().parent if found else None
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PostgresServer:

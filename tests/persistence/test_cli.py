@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from voxplug.cli import main
 from voxplug.errors import VoxplugError
-from voxplug.persistence.cli import add_persistence_commands, main, parse_since
+from voxplug.persistence.cli import add_persistence_commands, parse_since
 from voxplug.persistence.config import PersistenceConfig
 from voxplug.persistence.runtime import close_all_runtimes
 from voxplug.persistence.store import ConversationStore

@@ -118,9 +118,9 @@ async def test_outbox_survives_kill_9_and_is_delivered_by_the_next_process(
         f"persistence:\n  data_dir: {data}\n  backend:\n    url: {receiver.url}\n"
         "    initial_backoff: 0.1\n    max_backoff: 0.5\n"
     )
-    # a new process, as after a restart: `voxplug db flush` (here through the module's entry)
+    # a new process, as after a restart: `voxplug db flush`
     flush = subprocess.run(
-        [sys.executable, "-m", "voxplug.persistence.cli", "db", "flush", "--config", str(config_file),
+        [sys.executable, "-m", "voxplug", "db", "flush", "--config", str(config_file),
          "--timeout", "120"],
         env={**os.environ, "BACKEND_SECRET": SECRET}, capture_output=True, text=True, timeout=300, check=False,
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import yaml
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from voxplug.room.devserver import free_port
 from voxplug.telemetry import (
     METRICS_DIR_ENV,
     MultiProcessCollector,
@@ -48,11 +48,6 @@ V2V_QUANTILE = "histogram_quantile({q}, sum by (le) (voxplug_turn_voice_to_voice
 # Debian's prometheus and promtool are installed by `make test`: missing, these tests fail
 pytestmark = pytest.mark.slow
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def promtool(*args: str) -> str:

@@ -17,7 +17,7 @@ from ..errors import VoxplugError
 from .config import PersistenceConfig, load_persistence_config
 from .database import Database, SessionDetail
 
-__all__ = ["add_persistence_commands", "format_transcript", "main", "parse_since"]
+__all__ = ["add_persistence_commands", "format_transcript", "parse_since"]
 
 EXIT_OK, EXIT_RUNTIME = 0, 1
 STATUSES = ("active", "completed", "failed")
@@ -322,30 +322,3 @@ def add_persistence_commands(
     p.add_argument("--retry-dead", action="store_true", help="also resend events the backend rejected")
     p.set_defaults(func=cmd_db_flush)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m voxplug.persistence.cli``), same behaviour as ``voxplug``."""
-    from ..errors import ConfigError
-
-    parser = argparse.ArgumentParser(prog="python -m voxplug.persistence.cli")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", metavar="PATH", help="YAML config file (default: ./voxplug.yaml)")
-        return p
-
-    add_persistence_commands(sub, with_config)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
-        return 2
-    except VoxplugError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
