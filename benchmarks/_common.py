@@ -22,8 +22,25 @@ comparable within a section.
 """
 
 
+# the keyless defaults before issue 13 (template prompt with every tool, no grammar, no reply
+# filter), as environment overrides: the "v0" variant of P3 and Q1
+OLD_DEFAULTS_ENV = {
+    "VOXPLUG_LLM__OPTIONS": "{prompt: template, tool_filter: all, grammar: false, reply_filter: false}",
+    "STT_MODEL": "base",
+    "VOXPLUG_STT__OPTIONS": "{window: 30}",
+    "VOXPLUG_TTS__OPTIONS": "{early_clause: false}",
+    "VOXPLUG_SESSION__EARLY_TRANSCRIPT": "1",  # >= the VAD's silence: off
+    "VOXPLUG_SESSION__PREEMPTIVE_GENERATION": "false",
+}
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. "0.52, 0.61, 0.70"."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def environment() -> str:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     return (
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {psutil.cpu_count()} CPU cores "
         f"(load average {load} at the end, shared with other work); Python {platform.python_version()}, "

@@ -29,7 +29,7 @@ from livekit.agents import Agent, AgentSession, inference
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import environment, markdown_table, ms, write_section
 
-from voxplug.config.loader import load_config
+from voxplug import load_config
 from voxplug.core.session import load_session_models
 from voxplug.core.tools import current_time
 from voxplug.simulate import Turn, drive_conversation, run_conversation

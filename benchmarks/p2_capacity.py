@@ -32,7 +32,7 @@ import psutil
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import environment, markdown_table, ms, write_section
 
-from voxplug.config.loader import load_config
+from voxplug import load_config
 from voxplug.core.session import load_session_models
 from voxplug.simulate import Turn, run_conversation
 from voxplug.simulate.report import percentile

@@ -5,7 +5,7 @@ played in real time; every turn goes through Silero VAD, the configured turn det
 Whisper, the GGUF LLM (tools offered) and Piper. Reports voice-to-voice p50/p95 with the
 per-stage breakdown for each variant.
 
-    python benchmarks/p3_local_stack.py [--rounds 2] [--variants default,tiny,eot]
+    python benchmarks/p3_local_stack.py [--rounds 2] [--variants v0,default,base]
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from _common import environment, markdown_table, ms, write_section
+from _common import OLD_DEFAULTS_ENV, environment, load_average, markdown_table, ms, write_section
 
-from voxplug.config.loader import load_config
+from voxplug import load_config
 from voxplug.simulate.api import simulate
 from voxplug.simulate.report import percentile
 from voxplug.simulate.script import Turn
@@ -41,13 +41,23 @@ UTTERANCES = (
 
 # name -> (description, environment overrides on top of the keyless defaults)
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
-    "default": ("defaults: whisper base, VAD turn detection, endpointing 0.5 s", {}),
-    "tiny": ("whisper tiny.en, endpointing 0.3 s", {"STT_MODEL": "tiny.en",
-                                                    "VOXPLUG_SESSION__MIN_ENDPOINTING_DELAY": "0.3"}),
-    "eot": ("whisper base, local end-of-turn model v1-mini", {"VOXPLUG_SESSION__TURN_DETECTION": "local"}),
-    "fast": ("whisper tiny.en, endpointing 0.3 s, LLM on 2 threads", {
-        "STT_MODEL": "tiny.en", "VOXPLUG_SESSION__MIN_ENDPOINTING_DELAY": "0.3",
-        "VOXPLUG_LLM__OPTIONS": "{n_threads: 2}"}),
+    "default": ("defaults: whisper tiny.en (10 s encoder window) transcribing from the first 64 ms of silence, "
+                "VAD turn detection, endpointing 0.5 s, preemptive generation, voice prompt, grammar on turns "
+                "that offer a tool, a forced call started in the prompt, first clause to Piper early", {}),
+    "v0": ("the defaults before issue 13 (30 s Whisper window, template prompt with every tool, "
+           "no grammar, sentence-level TTS)", OLD_DEFAULTS_ENV),
+    "v1": ("the defaults before the early transcript and preemptive generation", {
+        "VOXPLUG_SESSION__EARLY_TRANSCRIPT": "1", "VOXPLUG_SESSION__PREEMPTIVE_GENERATION": "false"}),
+    "late": ("defaults without the early transcript (Whisper starts at the VAD's end of speech)", {
+        "VOXPLUG_SESSION__EARLY_TRANSCRIPT": "1"}),
+    "nopre": ("defaults without preemptive generation", {"VOXPLUG_SESSION__PREEMPTIVE_GENERATION": "false"}),
+    "pretts": ("defaults + the TTS started before the turn is confirmed", {
+        "VOXPLUG_SESSION__PREEMPTIVE_TTS": "true"}),
+    "base": ("defaults with whisper base (the default before tiny.en)", {"STT_MODEL": "base"}),
+    "short": ("defaults with endpointing 0.3 s", {"VOXPLUG_SESSION__MIN_ENDPOINTING_DELAY": "0.3"}),
+    "eot": ("defaults with the local end-of-turn model v1-mini", {"VOXPLUG_SESSION__TURN_DETECTION": "local"}),
+    "fast": ("defaults with endpointing 0.3 s and the LLM on 2 threads", {
+        "VOXPLUG_SESSION__MIN_ENDPOINTING_DELAY": "0.3", "VOXPLUG_LLM__OPTIONS": "{n_threads: 2}"}),
 }
 STAGES = (("end_of_turn_delay", "EOT"), ("stt_delay", "STT"), ("llm_ttft", "LLM TTFT"), ("tts_ttfb", "TTS TTFB"),
           ("voice_to_voice", "V2V"))
@@ -59,6 +69,7 @@ async def run_variant(name: str, rounds: int) -> dict[str, object]:
     turns = [Turn(say=text, pause=0.8) for _ in range(rounds) for text in UTTERANCES]
     report = await simulate(config, turns, voice="local", turn_timeout=60)
     results = [t for s in report.sessions for t in s.turns]
+    print(f"{name}: load average {load_average()}", flush=True)
     ok = [t for t in results if t.ok]
     row: dict[str, object] = {"name": name, "description": description, "turns": len(results),
                               "failed": len(results) - len(ok)}
@@ -72,7 +83,7 @@ async def run_variant(name: str, rounds: int) -> dict[str, object]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="times the 10-utterance script is spoken")
-    parser.add_argument("--variants", default="default,tiny,eot")
+    parser.add_argument("--variants", default="v0,default,base")
     args = parser.parse_args()
     rows = []
     for name in args.variants.split(","):

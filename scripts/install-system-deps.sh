@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the given Debian packages, only those that are missing (the Makefile names them:
-# espeak-ng and sox make test speech; postgresql and prometheus are real servers for tests).
+# espeak-ng and sox make test speech; postgresql and prometheus are real servers for tests;
+# redis-server and the opus/soxr libraries serve the LiveKit SIP service).
 # Usage: scripts/install-system-deps.sh package ...
 set -euo pipefail
 

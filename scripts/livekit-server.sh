@@ -12,11 +12,17 @@ BIN="$BIN_DIR/livekit-server"
 install() {
   if [ -x "$BIN" ]; then echo "$BIN"; return; fi
   command -v go >/dev/null || { echo "error: Go is needed to install the LiveKit server (apt-get install golang, or go.dev)" >&2; exit 1; }
-  echo "building livekit-server $VERSION with Go (a few minutes, once)..." >&2
   mkdir -p "$BIN_DIR"
-  local start=$SECONDS
-  GOBIN="$BIN_DIR" GOFLAGS="-trimpath" go install "github.com/livekit/livekit-server/cmd/server@$VERSION" >&2
-  mv "$BIN_DIR/server" "$BIN"
+  # one build at a time (parallel test runs share the cache); the binary appears atomically
+  exec 9>"$BIN_DIR/.lock"
+  flock 9
+  if [ -x "$BIN" ]; then echo "$BIN"; return; fi
+  echo "building livekit-server $VERSION with Go (a few minutes, once)..." >&2
+  local start=$SECONDS tmp
+  tmp=$(mktemp -d "$BIN_DIR/build.XXXXXX")
+  GOBIN="$tmp" GOFLAGS="-trimpath" go install "github.com/livekit/livekit-server/cmd/server@$VERSION" >&2
+  mv "$tmp/server" "$BIN"
+  rmdir "$tmp"
   echo "built in $((SECONDS - start)) s: $BIN" >&2
   echo "$BIN"
 }

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
+from voxplug.providers.catalog import iter_rows
+
 if TYPE_CHECKING:
     from fakes.vendor_server import VendorServer
     from voxplug.room import LiveKitServer
@@ -23,16 +25,50 @@ VENDOR_ENV = (
     "OPENAI_API_VERSION", "DEEPGRAM_API_KEY", "ELEVEN_API_KEY", "ANTHROPIC_API_KEY", "CARTESIA_API_KEY",
     "GROQ_API_KEY", "AZURE_SPEECH_KEY", "AZURE_SPEECH_REGION", "STT_PROVIDER", "LLM_PROVIDER",
     "TTS_PROVIDER", "STT_MODEL", "LLM_MODEL", "TTS_MODEL", "TTS_VOICE", "VOXPLUG_CONFIG",
+    # every credential variable of the vendor catalog (GOOGLE_API_KEY, AWS_ACCESS_KEY_ID, ...)
+    *sorted({env for vendor, row in iter_rows() for cred in vendor.row_credentials(row) for env in cred.env}),
 )
 
 # what the developer's shell had, before each test cleans it: the live vendor tests use it
 REAL_VENDOR_ENV = {name: os.environ[name] for name in VENDOR_ENV if os.environ.get(name)}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (``make test`` runs --dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist group per file, and one for every ``realtime`` test.
+
+    Live calls through a LiveKit server need real-time audio: each call costs about 0.15 cores
+    even when the caller is silent (benchmarks/p6_listening_cpu.py), the callers ~0.08 each. Two
+    or three such tests at once on the 2 cores starved each other: a job's VAD fell 35 s behind
+    the audio and calls went unanswered (9 of 12 full runs had such a failure). One at a time,
+    in one xdist worker, while the other workers run everything else file by file.
+    """
+    for item in items:
+        group = "realtime" if item.get_closest_marker("realtime") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def _clean_vendor_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     for name in VENDOR_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_telemetry_runtime() -> Iterator[None]:
+    """Forget the process's telemetry runtime after a test that set one up.
+
+    ``setup_telemetry`` is once per process (the first role wins), which is right for a worker
+    or a job but not for a pytest process that runs both: a prewarm test left a ``role="job"``
+    runtime, without the live reader, and a later ``simulate`` in the same xdist worker then
+    reported no metrics (a CI failure that depended on how the tests were spread).
+    """
+    yield
+    from voxplug.telemetry import current_runtime
+    from voxplug.telemetry.setup import reset_for_tests
+
+    if current_runtime() is not None:
+        reset_for_tests()
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,10 @@ import os as _os
 # be set before it is first imported
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from .config import LLMConfig, STTConfig, TTSConfig, VoxplugConfig, load_config
+from .config import LLMConfig, STTConfig, TTSConfig, VoxplugConfig
 from .core.agent import VoiceAssistantAgent
-from .providers import ProviderFactory, ProviderType
-
-__version__ = "0.1.0"
+from .providers import ProviderFactory, ProviderType, load_config
+from .version import __version__
 
 __all__ = [
     "LLMConfig",

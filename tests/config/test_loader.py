@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voxplug.config.loader import config_fingerprint, load_config, redacted_dump
+from voxplug import load_config
+from voxplug.config.loader import config_fingerprint, redacted_dump
 from voxplug.errors import ConfigError
 
 SECRET = "sk-super-secret-value-42"

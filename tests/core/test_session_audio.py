@@ -13,7 +13,7 @@ import wave
 from pathlib import Path
 
 from fakes.vendor_server import VendorServer, compatible_stages
-from voxplug.config.loader import load_config
+from voxplug import load_config
 from voxplug.simulate.api import simulate
 from voxplug.simulate.script import Turn
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fakes.vendor_server import VendorServer, compatible_stages
-from voxplug.config.loader import load_config
+from voxplug import load_config
 from voxplug.core.agent import VoiceAssistantAgent
 from voxplug.core.observers import SessionObserver, TurnRecord
 from voxplug.core.session import attach_observers, build_session, session_info

@@ -4,26 +4,36 @@ from __future__ import annotations
 
 import ast
 import logging
+from datetime import datetime
 
 import pytest
 from livekit.agents import ToolError
 
 from voxplug.core.observers import LoggingObserver, SessionInfo, TurnRecord
-from voxplug.core.tools import _evaluate, calculate, current_time, resolve_tools
+from voxplug.core.tools import _evaluate, calculate, current_time, resolve_tools, spoken_time
 from voxplug.errors import ConfigError
 
 
 async def test_current_time_names_the_zone_and_rejects_unknown_ones() -> None:
     text = await current_time(None, "Asia/Tokyo")  # type: ignore[arg-type]
     assert text.endswith("(Asia/Tokyo)")
+    # a 12-hour clock, as a voice says it
+    assert spoken_time(datetime(2026, 12, 2, 5, 4), "Asia/Tokyo") == "Wednesday 2 December 2026, 5:04 AM (Asia/Tokyo)"
+    assert spoken_time(datetime(2026, 12, 1, 0, 30), "UTC") == "Tuesday 1 December 2026, 12:30 AM (UTC)"
+    assert spoken_time(datetime(2026, 12, 1, 12, 0), "UTC") == "Tuesday 1 December 2026, 12:00 PM (UTC)"
+    assert spoken_time(datetime(2026, 12, 1, 23, 59), "UTC") == "Tuesday 1 December 2026, 11:59 PM (UTC)"
     with pytest.raises(ToolError, match="unknown time zone"):
         await current_time(None, "Mars/Olympus")  # type: ignore[arg-type]
 
 
 async def test_calculate_is_arithmetic_only() -> None:
-    assert await calculate(None, "12 * (3 + 4)") == "84"  # type: ignore[arg-type]
-    assert await calculate(None, "2 ** 10 / 4") == "256"  # type: ignore[arg-type]
-    for hostile in ("__import__('os').system('true')", "9 ** 9999", "1 / 0", "x + 1"):
+    # the whole equation goes back to the LLM, the result as a voice reads it
+    assert await calculate(None, " 12 * (3 + 4) ") == "12 * (3 + 4) = 84"  # type: ignore[arg-type]
+    assert await calculate(None, "2 ** 10 / 4") == "2 ** 10 / 4 = 256"  # type: ignore[arg-type]
+    assert await calculate(None, "104 / 12") == "104 / 12 = 8.6667"  # type: ignore[arg-type]
+    assert await calculate(None, "0.1 + 0.2") == "0.1 + 0.2 = 0.3"  # type: ignore[arg-type]
+    assert await calculate(None, "10 ** 20") == "10 ** 20 = 1e+20"  # type: ignore[arg-type]
+    for hostile in ("__import__('os').system('true')", "9 ** 9999", "1 / 0", "x + 1", "1+" * 200 + "1"):
         with pytest.raises(ToolError):
             await calculate(None, hostile)  # type: ignore[arg-type]
     with pytest.raises(ToolError):
@@ -40,7 +50,7 @@ def test_logging_observer_keeps_transcripts_out_unless_enabled(caplog: pytest.Lo
     info = SessionInfo(agent_name="a", stt="x/y", llm="x/y", tts="x/y", config_fingerprint="f")
     turn = TurnRecord(index=0, user_text="my card number is 4242", assistant_text="ok", interrupted=False,
                       created_at=0.0, e2e_latency=0.81)
-    caplog.set_level(logging.INFO, logger="voxplug.session")
+    caplog.set_level(logging.INFO, logger="voxplug.core.observers")
     quiet = LoggingObserver()
     quiet.on_session_started(info)
     quiet.on_turn_completed(turn)

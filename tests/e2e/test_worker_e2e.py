@@ -8,17 +8,20 @@ streams, metadata overrides, draining, health checks and failover between worker
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from livekit import api
 
 from fakes.vendor_server import VendorServer, compatible_stages
-from voxplug.room import LiveKitServer, RoomCaller, WorkerProcess, dispatch_agent, start_worker
+from voxplug.room import LiveKitServer, RoomCaller, WorkerProcess, create_room, dispatch_agent, start_worker
+from voxplug.room.devserver import API_KEY, API_SECRET
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 AGENT = "voxplug-e2e"
 
@@ -61,6 +64,9 @@ async def test_dispatched_agent_greets_answers_and_honours_only_allowed_override
             assert await caller.wait_for_agent_speech(joined - 5, timeout=45) is not None, "no greeting audio"
             latency = await ask(caller, question_speech)
             assert await wait_until(lambda: any(t.text == "The answer is forty two." for t in caller.transcripts))
+            assert caller.pending > 0  # recording the agent's audio, reading its transcripts
+        # hanging up released every native resource (exits with them open were seen to abort)
+        assert caller.pending == 0 and not caller.room.isconnected()
         texts = [(t.text, t.final) for t in caller.transcripts if t.final]
         assert ("Welcome to the e2e room.", True) in texts  # allowed override: greeting
         assert ("what is the answer", True) in texts  # the user's words, as the STT heard them
@@ -71,6 +77,33 @@ async def test_dispatched_agent_greets_answers_and_honours_only_allowed_override
         assert await wait_until(lambda: "override refused: llm.base_url" in worker.text(), 5)
         assert "override refused: llm.api_key" in worker.text()
         assert "stolen" not in worker.text()
+    finally:
+        await asyncio.to_thread(worker.stop)
+
+
+async def test_hostile_metadata_is_refused_and_the_agent_still_greets(
+    tmp_path: Path, livekit: LiveKitServer, vendor: VendorServer
+) -> None:
+    """Metadata no parser survives (JSON nested 20 000 deep; 70 KB of instructions): the job
+    logs refusals and the agent greets with the operator's settings."""
+    worker = await worker_for(tmp_path, livekit, vendor, "w-hostile")
+    room = "e2e-hostile"
+    try:
+        await create_room(livekit.settings, room=room, metadata=None)
+        async with api.LiveKitAPI(livekit.settings.http_url, API_KEY, API_SECRET) as lk:
+            await lk.room.update_room_metadata(api.UpdateRoomMetadataRequest(
+                room=room, metadata=json.dumps({"agent": {"instructions": "x" * 70_000}})))
+            async with RoomCaller(livekit.settings, room=room) as caller:
+                await lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
+                    agent_name=AGENT, room=room, metadata="[" * 20_000 + "]" * 20_000))
+                await asyncio.wait_for(caller.agent_joined.wait(), 45)
+                assert await wait_until(lambda: any(t.final for t in caller.transcripts), 45), "no greeting"
+        greeting = next(t.text for t in caller.transcripts if t.final)
+        assert greeting == "Hello! How can I help you today?"  # the configured one
+        log = worker.text()
+        assert await wait_until(lambda: "metadata override refused" in worker.text(), 5)
+        assert "JSON nested too deeply" in worker.text() and "over overrides.max_metadata_bytes" in worker.text()
+        assert "Traceback" not in log and "RecursionError" not in log
     finally:
         await asyncio.to_thread(worker.stop)
 

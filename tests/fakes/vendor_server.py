@@ -3,7 +3,8 @@ protocols, so the real vendor plugins built by the factory can be tested offline
 
 It records every request (path, query, headers, JSON body or multipart fields) and answers
 with scripted replies: streamed chat completions (text or a tool call), transcriptions, PCM
-speech, Anthropic streamed messages. ``fail_with`` makes it answer HTTP errors or hang.
+speech, Anthropic streamed messages. ``fail_with`` makes it answer HTTP errors, ``hang``
+never answer, ``stall`` send a chat stream's headers and then nothing (a stalled vendor).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from .openai_realtime import RealtimeFake
+from .streaming_vendors import StreamingFakes
 
 __all__ = ["RecordedRequest", "VendorServer", "compatible_stages"]
 
@@ -60,6 +64,9 @@ class VendorServer:
         tool_call: tuple[str, dict[str, Any]] | None = None,
         fail_with: int | None = None,
         hang: bool = False,
+        realtime_fail_code: str | None = None,
+        stall: bool = False,
+        first_chunk_delay: float = 0.0,
     ) -> None:
         self.reply = reply
         self.transcript = transcript
@@ -67,7 +74,12 @@ class VendorServer:
         self.tool_call = tool_call
         self.fail_with = fail_with
         self.hang = hang
+        self.stall = stall
+        self.first_chunk_delay = first_chunk_delay  # seconds between the headers and the first chunk
         self.requests: list[RecordedRequest] = []
+        # WebSocket vendors: OpenAI Realtime (see openai_realtime), Deepgram, ElevenLabs, Cartesia
+        self.realtime = RealtimeFake(reply=reply, transcript=transcript, fail_code=realtime_fail_code)
+        self.streams = StreamingFakes(transcript=transcript)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self.port = 0
@@ -120,6 +132,10 @@ class VendorServer:
         return rec
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            if request.path.endswith("/realtime"):
+                return await self.realtime.handle(request)
+            return await self.streams.handle(request)
         rec = await self._record(request)
         if request.method == "GET" and rec.path.endswith("/models"):
             return web.json_response({"object": "list", "data": [{"id": "test-model", "object": "model"}]})
@@ -151,6 +167,10 @@ class VendorServer:
     async def _chat(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
+        if self.stall:  # headers are out: the client waits for a first chunk that never comes
+            await self._closing.wait()
+            return resp
+        await asyncio.sleep(self.first_chunk_delay)
         created = int(time.time())
         model = rec.body.get("model", "test-model")
 

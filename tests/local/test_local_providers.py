@@ -64,8 +64,10 @@ def test_metric_labels() -> None:
     tts = create_tts(TTSConfig(provider="local", options={"length_scale": 1.1}))
     assert isinstance(stt, LocalWhisperSTT) and isinstance(llm, LocalLlamaLLM) and isinstance(tts, PiperTTS)
     assert [x.provider for x in (stt, llm, tts)] == ["local"] * 3
-    assert stt.model == "whisper-base"
-    assert create_stt(STTConfig(provider="local", model="tiny.en")).model == "whisper-tiny.en"
+    # unset: tiny.en for English, the multilingual base for any other language
+    assert stt.model == "whisper-tiny.en"
+    assert create_stt(STTConfig(provider="local", language="fr-FR")).model == "whisper-base"
+    assert create_stt(STTConfig(provider="local", model="base")).model == "whisper-base"
     assert llm.model == "qwen2.5-coder-0.5b-instruct-q4_k_m"
     assert tts.model == "piper-en_US-joe-medium"
     assert tts.sample_rate == 22050 and tts.num_channels == 1
@@ -90,7 +92,7 @@ def test_missing_library_raises_missing_extra(monkeypatch: pytest.MonkeyPatch, m
 @pytest.mark.slow
 def test_preload_loads_primaries_and_fallbacks_once(whisper_stt, llama_llm, piper_tts) -> None:  # type: ignore[no-untyped-def]
     config = VoxplugConfig(
-        stt=STTConfig(provider="local", fallbacks=[STTConfig(provider="local", model="tiny.en")]),
+        stt=STTConfig(provider="local", fallbacks=[STTConfig(provider="local", model="base")]),
         llm=LLMConfig(provider="local"),
         tts=TTSConfig(provider="local"),
     )

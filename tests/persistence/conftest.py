@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from voxplug.persistence.config import PersistenceConfig
+from voxplug.config.persistence import PersistenceConfig
 from voxplug.persistence.database import Database
 from voxplug.room.devserver import free_port
 

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pydantic import SecretStr
 
 from persistence.fakes import ShopAgent, make_info, make_session
+from voxplug.config.persistence import BackendConfig, PersistenceConfig
 from voxplug.core.session import attach_observers
-from voxplug.persistence.config import BackendConfig, PersistenceConfig
 from voxplug.persistence.runtime import PersistenceRuntime
 from voxplug.persistence.store import ConversationStore
 

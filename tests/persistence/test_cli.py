@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from voxplug.cli import main
+from voxplug.cli.sessions import add_commands, parse_since
+from voxplug.config.persistence import PersistenceConfig
 from voxplug.errors import VoxplugError
-from voxplug.persistence.cli import add_persistence_commands, parse_since
-from voxplug.persistence.config import PersistenceConfig
 from voxplug.persistence.runtime import close_all_runtimes
 from voxplug.persistence.store import ConversationStore
 
@@ -87,11 +87,11 @@ def test_user_errors_are_one_line(stored: tuple[Path, list[str]], capsys: pytest
     bad.write_text("persistence:\n  retention_dayz: 3\n")
     code, _, err = run(capsys, "sessions", "list", "--config", str(bad))
     assert code == 2 and "persistence.retention_dayz" in err
-    # a database without the schema: one line, with the fix
+    # a database without the schema: a runtime failure, one line, with the fix
     empty = cfg.parent / "empty.yaml"
     empty.write_text(f"persistence:\n  data_dir: {cfg.parent / 'empty'}\n")
     code, _, err = run(capsys, "sessions", "list", "--config", str(empty))
-    assert code == 2 and "voxplug db upgrade" in err and err.count("\n") == 1
+    assert code == 1 and "voxplug db upgrade" in err and err.count("\n") == 1
 
 
 def test_backend_url_without_secret_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,11 +127,11 @@ def test_db_upgrade_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str
     cfg = tmp_path / "v.yaml"
     cfg.write_text(f"persistence:\n  data_dir: {tmp_path / 'fresh'}\n")
     code, out, _ = run(capsys, "db", "upgrade", "--config", str(cfg))
-    assert code == 0 and "upgraded (empty) -> 0001" in out
+    assert code == 0 and "upgraded (empty) -> 0003" in out
     code, out, _ = run(capsys, "db", "upgrade", "--config", str(cfg))
-    assert code == 0 and "already at revision 0001" in out
+    assert code == 0 and "already at revision 0003" in out
     code, out, _ = run(capsys, "db", "status", "--config", str(cfg))
-    assert "revision: 0001  head: 0001" in out and "backend: not configured" in out
+    assert "revision: 0003  head: 0003" in out and "backend: not configured" in out
 
 
 def test_postgres_upgrade_from_env(pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -142,7 +142,7 @@ def test_postgres_upgrade_from_env(pg_url: str, capsys: pytest.CaptureFixture[st
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "db", "upgrade")
-    assert code == 0 and "postgresql+asyncpg://postgres:***@127.0.0.1" in out and "-> 0001" in out
+    assert code == 0 and "postgresql+asyncpg://postgres:***@127.0.0.1" in out and "-> 0003" in out
     assert "hunter2" not in out + err
 
 
@@ -158,6 +158,6 @@ def test_parse_since() -> None:
 def test_commands_attach_to_any_parser() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
-    add_persistence_commands(sub, lambda p: p)
+    add_commands(sub, lambda p: p)
     args = parser.parse_args(["sessions", "export", "abc", "--format", "txt"])
     assert callable(args.func) and args.format == "txt"

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from voxplug.config.loader import load_persistence_config
 from voxplug.config.models import VoxplugConfig
+from voxplug.config.persistence import PersistenceConfig
 from voxplug.errors import ConfigError
-from voxplug.persistence.config import PersistenceConfig, load_persistence_config
-from voxplug.persistence.events import Redactor, collect_secrets
 from voxplug.persistence.store import ConversationStore
+from voxplug.redaction import Redactor, collect_secrets
 
 from .fakes import SECRET_IN_TOOL, run_conversation
 

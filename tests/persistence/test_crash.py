@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from voxplug.persistence.config import PersistenceConfig
+from voxplug.config.persistence import PersistenceConfig
 from voxplug.persistence.database import Database
 
 from .conftest import create_pg_database

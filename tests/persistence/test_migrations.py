@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy import inspect
 
-from voxplug.persistence.config import PersistenceConfig
+from voxplug.config.persistence import PersistenceConfig
 from voxplug.persistence.database import Database
 from voxplug.persistence.schema import Base
 

@@ -11,7 +11,8 @@ import pytest
 from livekit.agents import ChatMessage, ConversationItemAddedEvent
 from pydantic import SecretStr
 
-from voxplug.persistence.config import ModelPrice, PersistenceConfig
+from voxplug.config.persistence import PersistenceConfig
+from voxplug.config.pricing import Price, PricingConfig
 from voxplug.persistence.database import Database
 from voxplug.persistence.runtime import PersistenceRuntime
 from voxplug.persistence.store import ConversationStore
@@ -31,8 +32,10 @@ async def _detail(config: PersistenceConfig, session_id: str) -> Any:
 
 
 async def test_conversation_lands_completely(db_config: PersistenceConfig) -> None:
-    config = db_config.model_copy(update={"prices": {"fake/script-1": ModelPrice(input_tokens=1.0, output_tokens=2.0)}})
-    store = ConversationStore(config, secrets=[SECRET_IN_TOOL])
+    config = db_config
+    price = Price(stage="llm", provider="fake", model="script-1", input_per_million_tokens=1.0,
+                  output_per_million_tokens=2.0)
+    store = ConversationStore(config, secrets=[SECRET_IN_TOOL], pricing=PricingConfig(prices=[price]))
     info = await run_conversation([store], INPUTS)
     assert store.pending == 0
     assert store.stats.spilled == 0
@@ -71,7 +74,8 @@ async def test_conversation_lands_completely(db_config: PersistenceConfig) -> No
     (usage,) = detail.usage
     assert (usage["kind"], usage["provider"], usage["model"]) == ("llm", "fake", "script-1")
     assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
-    expected = ((usage["input_tokens"] - usage["cached_input_tokens"]) * 1.0 + usage["output_tokens"] * 2.0) / 1e6
+    # no cached-input price given: cached tokens cost as much as the others
+    expected = (usage["input_tokens"] * 1.0 + usage["output_tokens"] * 2.0) / 1e6
     assert usage["cost"] == pytest.approx(expected) and usage["currency"] == "USD"
 
 

@@ -18,10 +18,9 @@ from voxplug.persistence.webhook import (
     Backoff,
     WebhookClient,
     encode_body,
-    sign,
     signed_headers,
-    verify,
 )
+from voxplug.signing import sign, verify
 
 from .conftest import SECRET
 from .test_crash import read_until, start_driver

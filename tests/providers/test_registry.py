@@ -10,13 +10,15 @@ from livekit.agents import llm, stt, tts
 
 from voxplug import LLMConfig, ProviderFactory, ProviderType, STTConfig, TTSConfig
 from voxplug.errors import ConfigError, MissingExtraError
-from voxplug.providers import require_plugin
+from voxplug.providers import builtin, require_plugin
 from voxplug.providers.registry import _Registry
 
 
 @pytest.fixture
 def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built-in vendors only; entry points are read again on first use."""
     monkeypatch.setattr(ProviderFactory, "_state", _Registry())
+    builtin.register_all(ProviderFactory)
 
 
 def test_builtin_providers_cover_every_stage() -> None:

@@ -8,7 +8,7 @@ from livekit import rtc
 from livekit.agents import ChatContext
 
 from fakes.vendor_server import VendorServer, compatible_stages
-from voxplug.config.loader import load_config
+from voxplug import load_config
 from voxplug.providers import ProviderFactory
 
 SECRET = "sk-wire-test-0123456789"

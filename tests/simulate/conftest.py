@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import voxplug.cli as voxplug_cli
-from voxplug.simulate.cli import add_simulate_commands
 
 UTTERANCES = {"hello": "Hello there.", "time": "What time is it?"}
 
@@ -43,20 +41,6 @@ def fixed_config(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli_main(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
-    """``voxplug.cli.main``, with simulate/console added if the main parser lacks them."""
-    original = voxplug_cli.build_parser
-
-    def build_parser() -> argparse.ArgumentParser:
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "simulate" not in sub.choices:
-            def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-                p.add_argument("--config", metavar="PATH")
-                return p
-
-            add_simulate_commands(sub, with_config)
-        return parser
-
-    monkeypatch.setattr(voxplug_cli, "build_parser", build_parser)
+def cli_main() -> Callable[[list[str]], int]:
+    """``voxplug.cli.main``, called in-process."""
     return voxplug_cli.main

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from voxplug.config.loader import load_config
+from voxplug import load_config
 from voxplug.simulate.console import run_console
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxplug.simulate.audio import prepare_utterance, write_wav
+from voxplug.pcm import prepare_utterance, write_wav
 from voxplug.simulate.script import DEFAULT_PAUSE, ScriptError, load_inputs, load_script
 
 
@@ -82,11 +82,14 @@ def test_script_parsing_resolves_wavs_next_to_the_script(tmp_path: Path) -> None
 
 def test_bundled_example_script_is_valid() -> None:
     turns = load_script(Path(__file__).parents[2] / "examples" / "conversation.yaml")
-    assert 2 <= len(turns) <= 3 and all(t.say for t in turns)
+    assert 2 <= len(turns) <= 4 and all(t.say for t in turns)  # a short demo (make demo)
+    # issue 13: one request that needs a tool, one that must be answered without one
+    assert any("time" in (t.say or "").lower() for t in turns)
+    assert [t.expect for t in turns if t.expect] == ["Paris"]
 
 
 def test_utterances_are_trimmed_to_the_voiced_part(speech_wavs: dict[str, Path]) -> None:
-    from voxplug.simulate.audio import load_wav
+    from voxplug.pcm import load_wav
 
     samples, rate = load_wav(speech_wavs["hello"])
     padded = np.concatenate([np.zeros(rate, dtype=np.int16), samples, np.zeros(rate, dtype=np.int16)])

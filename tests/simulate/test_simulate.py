@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxplug.config.loader import load_config
+from voxplug import load_config
+from voxplug.pcm import load_wav
 from voxplug.simulate import Turn, simulate
-from voxplug.simulate.audio import load_wav
 
 
 def _script(tmp_path: Path, speech_wavs: dict[str, Path], *, expect: str | None = None) -> Path:
@@ -44,6 +44,9 @@ def test_simulate_two_turns_table_json_and_agent_wavs(
     assert [t["heard"] for t in turns] == ["hello there", "what time is it"]
     assert turns[0]["reply"] == "You said hello there."
     assert turns[1]["reply"].startswith("Here you go: ")  # the fixed LLM called current_time
+    assert turns[0]["tool_calls"] == []
+    assert [c["name"] for c in turns[1]["tool_calls"]] == ["current_time"]  # each turn its own calls
+    assert turns[1]["tool_calls"][0]["output"].endswith("(UTC)")  # what the tool answered
     for t in turns:
         for key in ("voice_to_voice", "stt_request", "end_of_turn_delay", "stt_delay", "llm_ttft", "tts_ttfb"):
             assert t[key] is not None and 0 < t[key] < 10, (key, t)

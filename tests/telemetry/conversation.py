@@ -30,10 +30,12 @@ from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.io import AudioInput, AudioOutput, AudioOutputCapabilities
 
 from voxplug.config.models import AgentConfig, SessionConfig
+from voxplug.config.pricing import Price, PriceTable, PricingConfig
+from voxplug.config.telemetry import TelemetryConfig
 from voxplug.core.agent import VoiceAssistantAgent
 from voxplug.core.observers import ObserverHub, SessionInfo, SessionObserver, TurnRecord, fallback_chain
 from voxplug.core.session import SessionModels, turn_handling_options
-from voxplug.telemetry import MetricsObserver, Price, TelemetryConfig
+from voxplug.telemetry import MetricsObserver
 from voxplug.testing import (
     FixedLatencyLLM,
     FixedLatencySTT,
@@ -49,14 +51,18 @@ AGENT = "sim-agent"
 
 # priced so the cost panels have data: the fixed providers are free by default
 TEST_PRICES = [
-    Price(stage="llm", provider="fixed", model="*", input_per_1k_tokens=0.5, output_per_1k_tokens=1.5),
-    Price(stage="tts", provider="fixed", model="*", per_character=0.0001),
+    Price(stage="llm", provider="fixed", model="*", input_per_million_tokens=500.0, output_per_million_tokens=1500.0),
+    Price(stage="tts", provider="fixed", model="*", per_million_characters=100.0),
     Price(stage="stt", provider="fixed", model="*", per_audio_minute=0.01),
 ]
 
 
+def fixed_prices() -> PriceTable:
+    return PricingConfig(prices=TEST_PRICES).table()
+
+
 def telemetry_config(**kw: Any) -> TelemetryConfig:
-    return TelemetryConfig(prices=TEST_PRICES, snapshot_interval=0.25, **kw)
+    return TelemetryConfig(snapshot_interval=0.25, **kw)
 
 
 # -- audio in/out ---------------------------------------------------------------------------
@@ -365,7 +371,7 @@ def main() -> None:
     from voxplug.telemetry import setup_telemetry
 
     runtime = setup_telemetry(telemetry_config(), role="job")
-    result = asyncio.run(converse(runtime.observers(), turns=args.turns, interrupt=args.interrupt))
+    result = asyncio.run(converse(runtime.observers(fixed_prices()), turns=args.turns, interrupt=args.interrupt))
     runtime.flush()
     print(
         json.dumps(

@@ -27,11 +27,12 @@ JOB = textwrap.dedent("""
     import sys, time
     from voxplug.core.observers import SessionInfo, TurnRecord
     from voxplug.telemetry import setup_telemetry
-    from voxplug.telemetry.config import TelemetryConfig
+    from voxplug.config.pricing import PricingConfig
+    from voxplug.config.telemetry import TelemetryConfig
 
     turns, mode = int(sys.argv[1]), sys.argv[2]
     runtime = setup_telemetry(TelemetryConfig(snapshot_interval=0.1), role="job")
-    obs = runtime.observers()[0]
+    obs = runtime.observers(PricingConfig().table())[0]
     obs.on_session_started(SessionInfo(agent_name="mp", stt="a/b", llm="c/d", tts="e/f",
                                        config_fingerprint="x", room="secret-room"))
     for i in range(turns):

@@ -31,12 +31,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from voxplug.config.pricing import Price, PricingConfig
+from voxplug.config.telemetry import TelemetryConfig
 from voxplug.core.observers import AvailabilityChange, SessionInfo, TurnRecord
 from voxplug.telemetry import (
     INSTRUMENTS,
     MetricsObserver,
-    Price,
-    TelemetryConfig,
     TracingObserver,
     histogram_quantile,
     prometheus_name,
@@ -71,7 +71,7 @@ def reader() -> InMemoryMetricReader:
 @pytest.fixture
 def observer(reader: InMemoryMetricReader) -> MetricsObserver:
     provider = MeterProvider(metric_readers=[reader])
-    obs = MetricsObserver(prices=TelemetryConfig().price_table(), meter_provider=provider)
+    obs = MetricsObserver(prices=PricingConfig().table(), meter_provider=provider)
     obs.on_session_started(info())
     return obs
 
@@ -365,32 +365,21 @@ def test_fallback_sessions_get_models_from_each_turn(reader: InMemoryMetricReade
 
 
 # -- prices ------------------------------------------------------------------------------------
-def test_price_table_first_match_wins_and_unknown_is_free() -> None:
-    table = TelemetryConfig(
-        prices=[
-            Price(
-                stage="llm",
-                provider="api.openai.com",
-                model="gpt-4o-mini",
-                input_per_1k_tokens=1.0,
-                output_per_1k_tokens=2.0,
-            )
-        ]
-    ).price_table()
-    assert table.llm_cost("api.openai.com", "gpt-4o-mini", input_tokens=1000, output_tokens=500) == 2.0
-    assert table.llm_cost("API.OPENAI.COM", "gpt-4o-2024-08-06", input_tokens=1000, output_tokens=0) == 0.0025
-    assert table.llm_cost("localhost:8080", "qwen", input_tokens=1e6, output_tokens=1e6) == 0.0
-    assert table.stt_cost("Deepgram", "nova-3", audio_seconds=120) == pytest.approx(0.0154)
-    assert table.tts_cost("ElevenLabs", "eleven_flash_v2_5", characters=1000) == pytest.approx(0.11)
-    assert (
-        TelemetryConfig(use_default_prices=False)
-        .price_table()
-        .stt_cost("Deepgram", "nova-3", audio_seconds=60)
-        == 0.0
+def test_price_table_first_match_wins_and_unknown_is_unpriced() -> None:
+    mine = Price(
+        stage="llm", provider="api.openai.com", model="gpt-4o-mini",
+        input_per_million_tokens=1000.0, output_per_million_tokens=2000.0,
     )
-    cached = Price(stage="llm", input_per_1k_tokens=1.0, cached_input_per_1k_tokens=0.1)
-    assert TelemetryConfig(prices=[cached]).price_table().llm_cost(
-        "x", "y", input_tokens=1000, output_tokens=0, cached_tokens=500
+    table = PricingConfig(prices=[mine]).table()
+    assert table.cost("llm", "api.openai.com", "gpt-4o-mini", input_tokens=1000, output_tokens=500) == 2.0
+    assert table.cost("llm", "API.OPENAI.COM", "gpt-4o-2024-08-06", input_tokens=1000) == 0.0025
+    assert table.cost("llm", "localhost:8080", "qwen", input_tokens=1e6, output_tokens=1e6) is None
+    assert table.cost("stt", "Deepgram", "nova-3", audio_seconds=120) == pytest.approx(0.0154)
+    assert table.cost("tts", "ElevenLabs", "eleven_flash_v2_5", characters=1000) == pytest.approx(0.11)
+    assert PricingConfig(use_defaults=False).table().cost("stt", "Deepgram", "nova-3", audio_seconds=60) is None
+    cached = Price(stage="llm", input_per_million_tokens=1000.0, cached_input_per_million_tokens=100.0)
+    assert PricingConfig(prices=[cached]).table().cost(
+        "llm", "x", "y", input_tokens=1000, cached_input_tokens=500
     ) == pytest.approx(0.55)
 
 
@@ -398,7 +387,7 @@ def test_config_rejects_typos() -> None:
     with pytest.raises(ValueError, match="extra"):
         TelemetryConfig.model_validate({"prometheus_prot": 1})
     with pytest.raises(ValueError):
-        Price.model_validate({"stage": "llm", "input_per_1k_tokens": -1})
+        Price.model_validate({"stage": "llm", "input_per_million_tokens": -1})
 
 
 # -- names, quantiles, views -------------------------------------------------------------------

@@ -87,10 +87,11 @@ SESSION = """
     from livekit.agents.telemetry import tracer
     from voxplug.core.observers import SessionInfo, TurnRecord
     from voxplug.telemetry import setup_telemetry
-    from voxplug.telemetry.config import TelemetryConfig
+    from voxplug.config.pricing import PricingConfig
+    from voxplug.config.telemetry import TelemetryConfig
 
     runtime = setup_telemetry(TelemetryConfig(traces_include_transcripts={pii}), role="job")
-    observers = runtime.observers()
+    observers = runtime.observers(PricingConfig().table())
     info = SessionInfo(agent_name="otlp", stt="a/b", llm="c/d", tts="e/f", config_fingerprint="x",
                        room="room-otlp", session_id="sess-otlp")
     for o in observers:
@@ -172,7 +173,8 @@ def test_worker_role_serves_the_endpoint_and_reports_load(tmp_path: Path) -> Non
         import os, socket, urllib.request
         from livekit.agents import telemetry as lk
         from voxplug.telemetry import setup_telemetry, METRICS_DIR_ENV
-        from voxplug.telemetry.config import TelemetryConfig
+        from voxplug.config.pricing import PricingConfig
+        from voxplug.config.telemetry import TelemetryConfig
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]

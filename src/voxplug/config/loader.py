@@ -1,7 +1,11 @@
 """Load the configuration: YAML file, then environment variables (env wins), then validate.
 
 Errors come back as :class:`~voxplug.errors.ConfigError` with one line per problem, each
-naming the field path and how to fix it. Secret values are never echoed.
+naming the field path and how to fix it. No secret is echoed: neither a value of a secret
+field nor any input that looks like a credential, whichever field it sits in.
+
+Provider names and credential variables come from a :class:`ProviderDirectory` passed in by
+the caller (the registry); ``voxplug.load_config`` passes the live one.
 """
 
 from __future__ import annotations
@@ -17,17 +21,24 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import ConfigError
+from ..redaction import REDACTED, looks_like_secret, safe_repr
+from .base import field_path, validation_problems
+from .directory import NO_PROVIDER, STAGES, ProviderDirectory, Stage
 from .files import YamlFileError, read_yaml_file
 from .models import VoxplugConfig
+from .persistence import PersistenceConfig, persistence_problems
 
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_FILE",
     "ENV_ALIASES",
+    "MOVED_SETTINGS",
     "config_fingerprint",
     "find_config_file",
     "load_config",
+    "load_persistence_config",
     "merge_env",
+    "read_config_file",
     "redacted_dump",
 ]
 
@@ -57,10 +68,18 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "BACKEND_SECRET": ("persistence", "backend", "secret"),
 }
 
+# settings that moved: an old config gets one line saying where to
+MOVED_SETTINGS: dict[tuple[str, str], str] = {
+    ("telemetry", "prices"): "pricing.prices (prices per million tokens/characters, per audio minute)",
+    ("telemetry", "use_default_prices"): "pricing.use_defaults",
+    ("persistence", "prices"): "pricing.prices (a list of {stage, provider, model, ...} entries)",
+    ("persistence", "currency"): "pricing.currency",
+}
+
 # keyless by default: the local models run with no account and no network
 DEFAULT_PROVIDER = "local"
-STAGE_NAMES = ("stt", "llm", "tts")
-SECRET_FIELDS = frozenset({"api_key", "database_url", "secret"})
+# values under these keys are never echoed in an error (tool headers and MCP env hold credentials)
+SECRET_FIELDS = frozenset({"api_key", "api_secret", "database_url", "secret", "headers", "env"})
 
 
 def find_config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
@@ -70,14 +89,15 @@ def find_config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]
         candidate = Path(explicit).expanduser()
         if not candidate.is_file():
             raise ConfigError(
-                f"config: file {str(candidate)!r} not found; pass an existing file with --config PATH"
+                f"config: file {safe_repr(str(candidate), 200)} not found; pass an existing file with --config PATH"
             )
         return candidate
     default = Path(DEFAULT_CONFIG_FILE)
     return default if default.is_file() else None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The config file's mapping, or :class:`ConfigError` with one line."""
     try:
         data = read_yaml_file(path)
     except YamlFileError as exc:
@@ -108,14 +128,14 @@ def _parse_env_value(raw: str) -> Any:
     if raw[:1] in "[{":
         try:
             return yaml.safe_load(raw)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             return raw
     return raw
 
 
 def merge_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     """Overlay environment variables on the file's data (env wins)."""
-    merged = json.loads(json.dumps(data, default=str))  # deep copy of plain data
+    merged: dict[str, Any] = json.loads(json.dumps(data, default=str))  # deep copy of plain data
     for name, path in ENV_ALIASES.items():
         value = env.get(name)
         if value:
@@ -129,18 +149,21 @@ def merge_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     return merged
 
 
-def _resolve_credentials(stage: str, section: dict[str, Any], env: Mapping[str, str], where: str) -> list[str]:
-    """Fill a stage's endpoint and key fields from the vendor's standard env names."""
-    from ..providers.registry import ProviderFactory
+def _normalise(name: object) -> str:
+    return str(name).strip().lower().replace("_", "-")
 
-    provider = str(section.get("provider", "")).strip().lower().replace("_", "-")
-    try:
-        spec = ProviderFactory.spec(stage, provider)  # type: ignore[arg-type]
-    except ConfigError:
-        known = ", ".join(ProviderFactory.list_providers(stage))  # type: ignore[arg-type]
-        return [f"{where}.provider: unknown provider {provider!r}; known: {known}"]
+
+def _resolve_credentials(
+    stage: Stage, section: dict[str, Any], env: Mapping[str, str], where: str, providers: ProviderDirectory
+) -> list[str]:
+    """Fill a stage's endpoint and key fields from the vendor's standard env names."""
+    provider = _normalise(section.get("provider", ""))
+    credentials = providers.credentials(stage, provider, section)
+    if credentials is None:
+        known = ", ".join(providers.list_providers(stage))
+        return [f"{where}.provider: unknown provider {safe_repr(provider)}; known: {known}"]
     problems = []
-    for cred in spec.credentials:
+    for cred in credentials:
         if section.get(cred.field):
             continue
         value = next((env[name] for name in cred.env if env.get(name)), None) or cred.default
@@ -155,48 +178,69 @@ def _resolve_credentials(stage: str, section: dict[str, Any], env: Mapping[str, 
     return problems
 
 
-def _with_credentials(data: dict[str, Any], env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+def _default_provider(stage: Stage, data: dict[str, Any], providers: ProviderDirectory) -> str:
+    """``local``; but no separate STT or TTS (``none``) next to a realtime LLM."""
+    llm = data.get("llm")
+    llm_provider = _normalise(llm.get("provider", "")) if isinstance(llm, dict) else ""
+    if stage != "llm" and llm_provider and providers.is_realtime(llm_provider):
+        return NO_PROVIDER
+    return DEFAULT_PROVIDER
+
+
+def _section_credentials(
+    stage: Stage, section: dict[str, Any], env: Mapping[str, str], where: str, providers: ProviderDirectory
+) -> list[str]:
+    """A provider section's credentials, and those of each of its fallbacks."""
+    problems = _resolve_credentials(stage, section, env, where, providers)
+    fallbacks = section.get("fallbacks") or []
+    if not isinstance(fallbacks, list):
+        return [*problems, f"{where}.fallbacks: must be a list of provider sections"]
+    for index, fallback in enumerate(fallbacks):
+        at = f"{where}.fallbacks.{index}"
+        if not isinstance(fallback, dict) or "provider" not in fallback:
+            problems.append(f"{at}: must be a mapping with at least 'provider'")
+            continue
+        problems += _resolve_credentials(stage, fallback, env, at, providers)
+    return problems
+
+
+def _with_credentials(
+    data: dict[str, Any], env: Mapping[str, str], providers: ProviderDirectory
+) -> tuple[dict[str, Any], list[str]]:
     problems: list[str] = []
-    for stage in STAGE_NAMES:
+    for stage in STAGES:
         section = data.setdefault(stage, {})
         if not isinstance(section, dict):
             problems.append(f"{stage}: must be a mapping with at least 'provider'")
             continue
-        section.setdefault("provider", DEFAULT_PROVIDER)
-        problems += _resolve_credentials(stage, section, env, stage)
-        fallbacks = section.get("fallbacks") or []
-        if not isinstance(fallbacks, list):
-            problems.append(f"{stage}.fallbacks: must be a list of provider sections")
-            continue
-        for index, fallback in enumerate(fallbacks):
-            where = f"{stage}.fallbacks.{index}"
-            if not isinstance(fallback, dict) or "provider" not in fallback:
-                problems.append(f"{where}: must be a mapping with at least 'provider'")
-                continue
-            problems += _resolve_credentials(stage, fallback, env, where)
+        section.setdefault("provider", _default_provider(stage, data, providers))
+        problems += _section_credentials(stage, section, env, stage, providers)
+    agents = data.get("agents")
+    for name, profile in (agents.items() if isinstance(agents, dict) else ()):
+        for stage in STAGES:
+            section = profile.get(stage) if isinstance(profile, dict) else None
+            # another provider than the session's: its credentials (and its fallbacks') come
+            # from their own env names and defaults
+            if isinstance(section, dict) and section.get("provider"):
+                where = field_path(("agents", name, stage))
+                problems += _section_credentials(stage, section, env, where, providers)
     return data, problems
 
 
-def _format_validation_error(exc: ValidationError) -> list[str]:
-    lines = []
-    for err in exc.errors(include_url=False, include_input=True):
-        loc = ".".join(str(part) for part in err["loc"])
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown setting; check the spelling against docs/configuration.md"
-        elif err["type"] == "missing":
-            message = "required; add it to the config file or environment"
-        shown = err.get("input")
-        secret = any(str(part) in SECRET_FIELDS for part in err["loc"])
-        if not secret and isinstance(shown, str | int | float | bool) and err["type"] != "extra_forbidden":
-            message += f" (got {shown!r})"
-        lines.append(f"{loc}: {message}")
-    return lines
+def _moved(data: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for (section, key), target in MOVED_SETTINGS.items():
+        node = data.get(section)
+        if isinstance(node, dict) and key in node:
+            problems.append(f"{section}.{key}: moved to {target}; see docs/configuration.md#pricing")
+    return problems
 
 
 def load_config(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    providers: ProviderDirectory,
 ) -> VoxplugConfig:
     """Read, merge and validate the configuration.
 
@@ -204,22 +248,66 @@ def load_config(
     """
     env = os.environ if env is None else env
     file = find_config_file(path, env)
-    data = _read_yaml(file) if file else {}
+    data = read_config_file(file) if file else {}
     data = merge_env(data, env)
-    data, problems = _with_credentials(data, env)
+    problems = _moved(data)
+    data, credential_problems = _with_credentials(data, env, providers)
+    problems += credential_problems
     try:
-        config = VoxplugConfig.model_validate(data)
+        # ${NAME} references (tool headers, MCP env) resolve against the same environment
+        config = VoxplugConfig.model_validate(data, context={"env": env})
     except ValidationError as exc:
-        problems += _format_validation_error(exc)
+        problems += validation_problems(exc, secret_fields=SECRET_FIELDS)
         raise ConfigError(*problems) from None
+    except RecursionError:
+        raise ConfigError(*problems, "config: nested too deeply; sections hold plain values and lists") from None
     if problems:
         raise ConfigError(*problems)
     return config
 
 
+def load_persistence_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> PersistenceConfig:
+    """Only the ``persistence`` section of the config file, plus the environment.
+
+    The ``sessions`` and ``db`` commands need no STT/LLM/TTS: reading just this section
+    keeps them usable on a machine where the voice providers are not installed.
+    """
+    env = os.environ if env is None else env
+    file = find_config_file(path, env)
+    data = read_config_file(file) if file else {}
+    merged = merge_env(data, env)
+    problems = [line for line in _moved(merged) if line.startswith("persistence.")]
+    if problems:
+        raise ConfigError(*problems)
+    section = merged.get("persistence") or {}
+    if not isinstance(section, dict):
+        raise ConfigError("persistence: must be a mapping of settings")
+    try:
+        config = PersistenceConfig.model_validate(section)
+    except ValidationError as exc:
+        raise ConfigError(*persistence_problems(exc)) from None
+    config = config.with_env(env)
+    config.check()
+    return config
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    if isinstance(value, str) and looks_like_secret(value):
+        return REDACTED
+    return value
+
+
 def redacted_dump(config: VoxplugConfig) -> dict[str, Any]:
-    """The effective config as plain data, secrets shown as ``**********``."""
-    return config.model_dump(mode="json")
+    """The effective config as plain data: secret fields, and any value shaped like a
+    credential whatever field it sits in, shown as ``**********``."""
+    masked: dict[str, Any] = _mask(config.model_dump(mode="json"))
+    return masked
 
 
 def config_fingerprint(config: VoxplugConfig) -> str:

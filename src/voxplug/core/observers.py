@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,6 +30,8 @@ from livekit.agents import (
     stt,
     tts,
 )
+from livekit.agents.llm import AgentHandoff
+from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import EventTypes
 
 __all__ = [
@@ -43,7 +45,7 @@ __all__ = [
     "provider_label",
 ]
 
-logger = logging.getLogger("voxplug.session")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class SessionInfo:
     participant: str | None = None
     # stage -> labels of the models behind its fallback adapter, in order (empty: no fallbacks)
     fallback_chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the agent that answers (an agents: name); None: agent_name
+    start_agent: str | None = None
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: float = field(default_factory=time.time)
 
@@ -79,6 +83,8 @@ class TurnRecord:
     e2e_latency: float | None = None
     user_started_speaking_at: float | None = None
     user_stopped_speaking_at: float | None = None
+    # the id of the agent that spoke the reply (an agents: name; with one agent, its name)
+    agent: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +115,8 @@ class SessionObserver:
     def on_availability_changed(self, change: AvailabilityChange) -> None: ...
     def on_error(self, ev: ErrorEvent) -> None: ...
     def on_close(self, ev: CloseEvent) -> None: ...
+    def on_attributes_updated(self, attributes: Mapping[str, str]) -> None:
+        """Facts learnt during the session (a phone call's numbers, how it ended), key -> text."""
 
     async def aclose(self) -> None:
         """Flush and release resources; called once after the session closed."""
@@ -123,6 +131,8 @@ FALLBACK_ADAPTERS: dict[str, type] = {
 
 def fallback_chain(model: Any) -> tuple[str, ...]:
     """Labels of the models behind a fallback adapter, in order; empty for a plain model."""
+    if isinstance(model, llm.RealtimeModelFallbackAdapter):
+        return tuple(provider_label(m) for m in getattr(model, "_models", ()))
     for stage, adapter in FALLBACK_ADAPTERS.items():
         if isinstance(model, adapter):
             # the adapters keep their chain as _<stage>_instances (livekit-agents 1.8)
@@ -131,8 +141,10 @@ def fallback_chain(model: Any) -> tuple[str, ...]:
 
 
 def provider_label(model: Any) -> str:
-    """``provider/model`` of a LiveKit STT, LLM or TTS, for labels and logs."""
-    if isinstance(model, tuple(FALLBACK_ADAPTERS.values())):
+    """``provider/model`` of a LiveKit STT, LLM, TTS or realtime model, for labels and logs."""
+    if model is None:  # no separate STT or TTS next to a realtime model
+        return "none/none"
+    if isinstance(model, (*FALLBACK_ADAPTERS.values(), llm.RealtimeModelFallbackAdapter)):
         return "fallback"
     provider = getattr(model, "provider", None) or "unknown"
     name = getattr(model, "model", None) or "unknown"
@@ -159,11 +171,18 @@ class ObserverHub:
         self.observers = list(observers)
         self.turns: list[TurnRecord] = []
         self._last_user: ChatMessage | None = None
+        # the active agent, from the handoff items LiveKit adds (the first one at start)
+        self.agent: str | None = None
 
-    def attach(self, session: AgentSession) -> None:
+    def attach(self, session: AgentSession[Any]) -> None:
         for name in SESSION_EVENTS:
             session.on(name, self._handler(name))
         session.on("conversation_item_added", self._track_turn)
+        if isinstance(session.llm, llm.RealtimeModel):
+            # a realtime model's request metrics reach the session, not the model object
+            session.on("metrics_collected", self._realtime_metrics)
+            if isinstance(session.llm, llm.RealtimeModelFallbackAdapter):
+                self._watch_fallbacks("realtime", session.llm)
         for stage, model in (("stt", session.stt), ("llm", session.llm), ("tts", session.tts)):
             if not isinstance(model, stt.STT | llm.LLM | tts.TTS):
                 continue  # absent, or a realtime model
@@ -173,9 +192,15 @@ class ObserverHub:
                 self._watch_fallbacks(stage, model)
         self._dispatch("on_session_started", self.info)
 
+    def _realtime_metrics(self, ev: Any) -> None:
+        metrics = getattr(ev, "metrics", None)
+        if isinstance(metrics, RealtimeModelMetrics):
+            self._dispatch("on_model_metrics", metrics)
+
     def _watch_fallbacks(self, stage: str, adapter: Any) -> None:
         def changed(ev: Any) -> None:
-            provider = getattr(ev, stage)  # the event names its model after the stage
+            # the event names its model after the stage (realtime: ``realtime_model``)
+            provider = getattr(ev, "realtime_model" if stage == "realtime" else stage)
             change = AvailabilityChange(stage, provider_label(provider), ev.available)
             self._dispatch("on_availability_changed", change)
 
@@ -196,8 +221,16 @@ class ObserverHub:
             except Exception:
                 logger.exception("observer %s failed in %s", type(observer).__name__, method)
 
+    def update_attributes(self, attributes: Mapping[str, str]) -> None:
+        """Tell every observer about new or changed session attributes (later values win)."""
+        if attributes:
+            self._dispatch("on_attributes_updated", dict(attributes))
+
     def _track_turn(self, ev: ConversationItemAddedEvent) -> None:
         item = ev.item
+        if isinstance(item, AgentHandoff):
+            self.agent = item.new_agent_id
+            return
         if not isinstance(item, ChatMessage):
             return
         if item.role == "user":
@@ -222,6 +255,7 @@ class ObserverHub:
             e2e_latency=am.get("e2e_latency"),
             user_started_speaking_at=um.get("started_speaking_at"),
             user_stopped_speaking_at=um.get("stopped_speaking_at"),
+            agent=self.agent,
         )
         self.turns.append(turn)
         self._dispatch("on_turn_completed", turn)
@@ -287,6 +321,13 @@ class LoggingObserver(SessionObserver):
             "%s error (recoverable=%s): %s", type(ev.source).__name__,
             getattr(ev.error, "recoverable", None), type(ev.error).__name__,
             extra=self._extra(event="error"),
+        )
+
+    def on_attributes_updated(self, attributes: Mapping[str, str]) -> None:
+        # names only: the values (phone numbers, headers) are personal data
+        self.log.info(
+            "session attributes: %s", ", ".join(sorted(attributes)),
+            extra=self._extra(event="attributes", keys=sorted(attributes)),
         )
 
     def on_close(self, ev: CloseEvent) -> None:

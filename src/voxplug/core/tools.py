@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from livekit.agents import FunctionTool, RunContext, ToolError, function_tool
 
-__all__ = ["BUILTIN_TOOLS", "calculate", "current_time", "resolve_tools"]
+from ..errors import ConfigError
+
+__all__ = ["BUILTIN_TOOLS", "calculate", "current_time", "resolve_tools", "spoken_time"]
 
 
 @function_tool
-async def current_time(context: RunContext, timezone: str = "UTC") -> str:
+async def current_time(context: RunContext[Any], timezone: str = "UTC") -> str:
     """Get the current date and time.
 
     Args:
@@ -24,8 +28,14 @@ async def current_time(context: RunContext, timezone: str = "UTC") -> str:
         zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ToolError(f"unknown time zone {timezone!r}") from None
-    now = datetime.now(zone)
-    return now.strftime(f"%A %d %B %Y, %H:%M ({timezone})")
+    return spoken_time(datetime.now(zone), timezone)
+
+
+def spoken_time(now: datetime, zone: str) -> str:
+    """A time as people say it, on a 12-hour clock: given "05:05" the packaged 0.5B model
+    said "5:05 PM" for five in the morning."""
+    meridiem = "AM" if now.hour < 12 else "PM"
+    return f"{now:%A} {now.day} {now:%B %Y}, {now.hour % 12 or 12}:{now:%M} {meridiem} ({zone})"
 
 
 _OPERATORS: dict[type, Callable[..., float]] = {
@@ -54,30 +64,46 @@ def _evaluate(node: ast.AST) -> float:
     raise ToolError("only numbers and + - * / % ** are allowed")
 
 
+MAX_EXPRESSION = 200
+
+
 @function_tool
-async def calculate(context: RunContext, expression: str) -> str:
+async def calculate(context: RunContext[Any], expression: str) -> str:
     """Evaluate an arithmetic expression, for example "12 * (3 + 4)".
 
     Args:
         expression: the arithmetic expression to evaluate.
     """
+    expression = expression.strip()
+    if len(expression) > MAX_EXPRESSION:  # the LLM's argument: bounded before parsing
+        raise ToolError(f"the expression is longer than {MAX_EXPRESSION} characters")
     try:
         value = _evaluate(ast.parse(expression, mode="eval"))
     except (SyntaxError, ZeroDivisionError, OverflowError) as exc:
         raise ToolError(f"cannot evaluate {expression!r}: {exc.__class__.__name__}") from None
-    return f"{value:g}"
+    # the whole equation, not the bare number: given "391" the packaged 0.5B model still said
+    # "twenty three times seventeen equals 507"; given "23 * 17 = 391" it repeats the result
+    return f"{expression} = {_spoken_number(value)}"
 
 
-BUILTIN_TOOLS: dict[str, FunctionTool] = {
+def _spoken_number(value: float) -> str:
+    """A result as a voice reads it: at most 4 decimals, no trailing zeros, an exponent only
+    past what anyone says aloud."""
+    if not math.isfinite(value) or abs(value) >= 1e15:
+        return f"{value:g}"
+    if value.is_integer():
+        return str(int(value))
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+BUILTIN_TOOLS: dict[str, FunctionTool[..., Any]] = {
     "current_time": current_time,
     "calculate": calculate,
 }
 
 
-def resolve_tools(names: list[str]) -> list[FunctionTool]:
+def resolve_tools(names: list[str]) -> list[FunctionTool[..., Any]]:
     """The tools named in ``agent.tools``; an unknown name is a config error."""
-    from ..errors import ConfigError
-
     unknown = [name for name in names if name not in BUILTIN_TOOLS]
     if unknown:
         known = ", ".join(sorted(BUILTIN_TOOLS))

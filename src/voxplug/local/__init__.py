@@ -10,43 +10,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import Any, TypeVar
+
+from livekit.agents import tts
 
 from ..config.models import LLMConfig, STTConfig, TTSConfig, VoxplugConfig
+from ..core.tools import resolve_tools
+from ..providers.registry import ProviderFactory, ProviderType
+from .llama import create_llm
+from .piper import create_tts, streaming_tts
+from .whisper import create_stt
 
-if TYPE_CHECKING:
-    from livekit.agents import llm, stt, tts
+__all__ = [
+    "LOCAL_PROVIDER", "create_llm", "create_session_tts", "create_stt", "create_tts", "preload_local_models",
+    "register",
+]
 
-    from ..providers.registry import ProviderFactory
-
-__all__ = ["LOCAL_PROVIDER", "create_llm", "create_stt", "create_tts", "preload_local_models", "register"]
-
-logger = logging.getLogger("voxplug.local")
+logger = logging.getLogger(__name__)
 
 LOCAL_PROVIDER = "local"
 
 
-def create_stt(cfg: STTConfig) -> stt.STT:
-    from .whisper import create_stt as create
-
-    return create(cfg)
-
-
-def create_llm(cfg: LLMConfig) -> llm.LLM:
-    from .llama import create_llm as create
-
-    return create(cfg)
-
-
-def create_tts(cfg: TTSConfig) -> tts.TTS:
-    from .piper import create_tts as create
-
-    return create(cfg)
+def create_session_tts(cfg: TTSConfig) -> tts.TTS[Any]:
+    """What the registry builds for ``tts.provider: local``: Piper behind LiveKit's stream
+    adapter, a reply's first clause spoken early (``tts.options.early_clause``)."""
+    return streaming_tts(create_tts(cfg))
 
 
 def register(factory: type[ProviderFactory]) -> None:
-    from ..providers.registry import ProviderType
-
+    """Entry point (``voxplug.providers``): provider ``local`` for stt, llm and tts."""
     name = ProviderType.LOCAL
     factory.register_stt_provider(
         name, create_stt, extra="local", module="faster_whisper",
@@ -57,7 +49,7 @@ def register(factory: type[ProviderFactory]) -> None:
         description="a GGUF model through llama.cpp on the CPU; Qwen2.5-Coder-0.5B-Instruct packaged",
     )
     factory.register_tts_provider(
-        name, create_tts, extra="local", module="piper",
+        name, create_session_tts, extra="local", module="piper",
         description="a Piper voice on the CPU (GPL-3.0 piper-tts); en_US-joe-medium packaged",
     )
 
@@ -79,21 +71,15 @@ def preload_local_models(config: VoxplugConfig) -> None:
     Meant for a worker's prewarm/setup function: the weights load once per process and every
     session built afterwards reuses them. Blocking; a no-op when no stage is local.
     """
-    from .llama import create_llm as make_llm
-    from .piper import create_tts as make_tts
-    from .whisper import create_stt as make_stt
-
     for stt_cfg in _local(config.stt):
-        make_stt(stt_cfg).load()
+        create_stt(stt_cfg).load()
     for llm_cfg in _local(config.llm):
-        model = make_llm(llm_cfg)
+        model = create_llm(llm_cfg)
         model.load()
         try:
             # the agent's instructions and tools open every prompt: evaluate them once now
-            from ..core.tools import resolve_tools
-
             model.warm_prompt(config.agent.instructions, list(resolve_tools(config.agent.tools)))
         except Exception as exc:  # an optimisation only: never fail the worker over it
             logger.warning("could not pre-evaluate the prompt prefix: %s", exc)
     for tts_cfg in _local(config.tts):
-        make_tts(tts_cfg).load()
+        create_tts(tts_cfg).load()

@@ -28,7 +28,7 @@ __all__ = [
     "size_mb",
 ]
 
-logger = logging.getLogger("voxplug.local")
+logger = logging.getLogger(__name__)
 
 LOCAL_EXTRA = "local"
 
@@ -81,11 +81,11 @@ def cached_model(key: tuple[Any, ...], label: str, path: Path, load: Callable[[]
     """Return the model cached under ``key``, loading it (once, even across threads) if needed."""
     with _registry_lock:
         if key in _models:
-            return _models[key]  # type: ignore[no-any-return]
+            return typing.cast(T, _models[key])
         lock = _key_locks.setdefault(key, threading.Lock())
     with lock:
         if key in _models:  # another thread finished loading while we waited
-            return _models[key]  # type: ignore[no-any-return]
+            return typing.cast(T, _models[key])
         logger.info("loading %s (%.0f MB)...", label, size_mb(path))
         start = time.perf_counter()
         model = load()

@@ -1,10 +1,14 @@
 """Local LLM: any GGUF through llama-cpp-python, on the CPU.
 
 The prompt is rendered with the GGUF's own chat template (``tokenizer.chat_template``) and
-jinja2, tool schemas included, because ``create_chat_completion(tools=...)`` returned no
-structured tool calls with the packaged Qwen2.5 model. Tool calls are then parsed leniently
-from the generated text (see ``toolcalls``). Plain replies are streamed token by token; a
-reply that begins like a tool call is held back and parsed when generation ends.
+jinja2, because ``create_chat_completion(tools=...)`` returned no structured tool calls with
+the packaged Qwen2.5 model. By default (``prompt: voice``) it is a voice prompt written for a
+small model with only the tools the turn needs (``prompting``), and a turn that offers tools is
+constrained by a GBNF grammar to a valid call of one of them (``grammar``); with ``prompt:
+template`` the template's own tool section lists every tool. Tool calls are parsed leniently
+from the generated text (``toolcalls``). Plain replies are streamed a clause at a time through a
+guard that strips markup and stops a reply that talks about functions, which is then asked
+again without tools (``replies``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from livekit.agents.utils import is_given
 from ..config.models import LLMConfig
 from ..errors import ConfigError
 from ._common import cached_model, default_threads, ensure_installed, options_from, require
+from .grammar import arguments_grammar, turn_grammar
+from .prompting import relevant_tools, tool_name, voice_messages
+from .replies import FALLBACK_REPLY, NUDGE, SpeechGuard
 from .toolcalls import ParsedOutput, ToolCallSplitter, parse_tool_calls
 from .weights import QWEN_GGUF, qwen_gguf_path
 
@@ -42,6 +49,9 @@ __all__ = [
     "LoadedLlama",
     "LocalLlamaLLM",
     "LocalLlamaStream",
+    "Prepared",
+    "answered_calls",
+    "build_prompt",
     "create_llm",
     "load_llama",
     "prompt_tokens",
@@ -50,7 +60,7 @@ __all__ = [
     "to_template_messages",
 ]
 
-logger = logging.getLogger("voxplug.local")
+logger = logging.getLogger(__name__)
 
 PACKAGED_LABEL = QWEN_GGUF.name
 _END = object()
@@ -104,6 +114,11 @@ For each function call, return a json object with function name and arguments wi
 _TURN_ENDS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 
+ToolHistory = Literal["note", "template"]
+PromptStyle = Literal["voice", "template"]
+ToolFilter = Literal["relevant", "all"]
+
+
 @dataclass(frozen=True)
 class LlamaOptions:
     n_ctx: int = 4096
@@ -116,11 +131,32 @@ class LlamaOptions:
     top_p: float = 0.9
     repeat_penalty: float = 1.1
     seed: int | None = None
-    tool_history: str = "note"  # see to_template_messages
+    tool_history: ToolHistory = "note"  # see to_template_messages
+    # "voice": rules and examples for a small model, tools described before the user's message;
+    # "template": the agent's instructions and every tool through the chat template's own section
+    prompt: PromptStyle = "voice"
+    # "relevant": offer a turn only the tools its words call for (prompting.relevant_tools)
+    tool_filter: ToolFilter = "relevant"
+    # constrain the output of a turn that offers tools to a valid call of one of them (or one
+    # line of plain speech, without require_call)
+    grammar: bool = True
+    # with the grammar, a turn whose words call for a tool (tool_filter: relevant) must call one:
+    # the packaged 0.5B model, left to choose, answered "What time is it?" itself (a made-up
+    # time) nearly always (benchmarks/q1_reply_quality.py)
+    require_call: bool = True
+    # strip markup; ask again without tools when a reply talks about functions
+    reply_filter: bool = True
+    # said at once on a turn the grammar makes call a tool, while the call is written and run: the
+    # answer comes only after a second generation (P3's slowest turns); "" says nothing
+    call_filler: str = "One moment."
 
     def __post_init__(self) -> None:
         if self.tool_history not in ("note", "template"):
             raise ValueError("tool_history must be 'note' or 'template'")
+        if self.prompt not in ("voice", "template"):
+            raise ValueError("prompt must be 'voice' or 'template'")
+        if self.tool_filter not in ("relevant", "all"):
+            raise ValueError("tool_filter must be 'relevant' or 'all'")
         if self.n_ctx < 256:
             raise ValueError("n_ctx must be at least 256")
         if not 1 <= self.max_tokens < self.n_ctx:
@@ -173,6 +209,7 @@ def _raise(message: str) -> None:
 
 
 def compile_template(source: str) -> Template:
+    # jinja2 comes with the local-llm extra: imported only when a GGUF's template is compiled
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     # the template comes from a model file: render it sandboxed, like transformers does
@@ -242,26 +279,34 @@ def _text(content: Any) -> str:
     return str(content)
 
 
-ToolHistory = Literal["note", "template"]
 
 TOOL_NOTE_END = "Now answer the user's question in one short spoken sentence using this result."
+# the voice prompt's note names no tool: a small model repeats what it reads ("The current_time
+# tool returned ...") and that is tool-speak
+VOICE_NOTE_END = "Answer the user's last question from this in one short spoken sentence."
 
 
-def _tool_note(calls: dict[str, dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
+def _tool_note(calls: dict[str, dict[str, Any]], outputs: list[dict[str, Any]], *, voice: bool) -> dict[str, Any]:
     lines = []
     for out in outputs:
         call = calls.get(str(out.get("tool_call_id")), {})
-        lines.append(f"The {call.get('name') or 'tool'} tool returned: {_text(out.get('content'))}")
-    return {"role": "system", "content": "\n".join([*lines, TOOL_NOTE_END])}
+        result = _text(out.get("content"))
+        lines.append(f"Looked up: {result}" if voice else f"The {call.get('name') or 'tool'} tool returned: {result}")
+    return {"role": "system", "content": "\n".join([*lines, VOICE_NOTE_END if voice else TOOL_NOTE_END])}
 
 
-def to_template_messages(chat_ctx: ChatContext, *, tool_history: ToolHistory = "note") -> list[dict[str, Any]]:
+def to_template_messages(
+    chat_ctx: ChatContext, *, tool_history: ToolHistory = "note", voice: bool = False, filler: str = "",
+) -> list[dict[str, Any]]:
     """ChatContext → the message dicts HF chat templates expect.
 
     ``tool_history="template"`` renders past tool calls and results the template's own way.
     With Qwen2.5-0.5B that makes the model repeat the call it just made instead of answering,
     so the default ``"note"`` hands each batch of results to the model as a short system note
-    after the user's turn ("The current_time tool returned: ..."), which it answers from.
+    after the user's turn ("The current_time tool returned: ..."; with ``voice`` "Looked up:
+    ..."), which it answers from. ``filler`` (``LlamaOptions.call_filler``), said with a call, is
+    left out of the note's history: after "One moment." the 0.5B model answered with one of the
+    voice prompt's examples instead of the result.
     """
     raw, _ = chat_ctx.to_provider_format("openai")
     messages: list[dict[str, Any]] = []
@@ -270,11 +315,15 @@ def to_template_messages(chat_ctx: ChatContext, *, tool_history: ToolHistory = "
 
     def flush_note() -> None:
         if pending_outputs:
-            messages.append(_tool_note(pending_calls, pending_outputs))
+            messages.append(_tool_note(pending_calls, pending_outputs, voice=voice))
             pending_outputs.clear()
 
     for msg in raw:
         role = "system" if msg.get("role") == "developer" else str(msg.get("role"))
+        if filler and role == "assistant" and _text(msg.get("content")).strip() == filler.strip():
+            if not msg.get("tool_calls"):
+                continue
+            msg = {**msg, "content": ""}
         if tool_history == "note":
             if role == "tool":
                 pending_outputs.append(msg)
@@ -345,9 +394,13 @@ def render_prompt(loaded: LoadedLlama, messages: list[dict[str, Any]], tools: li
 
 
 def prompt_tokens(
-    loaded: LoadedLlama, messages: list[dict[str, Any]], tools: list[dict[str, Any]], max_tokens: int
+    loaded: LoadedLlama, messages: list[dict[str, Any]], tools: list[dict[str, Any]], max_tokens: int,
+    *, keep: int | None = None,
 ) -> list[int]:
-    """The rendered, tokenized prompt, oldest turns dropped until the reply fits in n_ctx."""
+    """The rendered, tokenized prompt, oldest turns dropped until the reply fits in n_ctx.
+
+    The first ``keep`` messages are never dropped (default: the system message, if any).
+    """
     messages = list(messages)
     budget = loaded.n_ctx - max_tokens
     while True:
@@ -357,7 +410,7 @@ def prompt_tokens(
         if len(tokens) <= budget:
             return tokens
         # a long session outgrew the context: forget the oldest turn (the system prompt stays)
-        first = 1 if messages and messages[0]["role"] == "system" else 0
+        first = keep if keep is not None else (1 if messages and messages[0]["role"] == "system" else 0)
         if len(messages) - first <= 1:
             raise APIError(
                 f"prompt of {len(tokens)} tokens does not fit n_ctx={loaded.n_ctx} with "
@@ -379,8 +432,101 @@ def _tool_schemas(tools: list[Tool], tool_choice: NotGivenOr[ToolChoice]) -> lis
     return schemas
 
 
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _canonical(arguments: str | dict[str, Any] | None) -> str:
+    try:
+        value = json.loads(arguments) if isinstance(arguments, str) else (arguments or {})
+    except ValueError:
+        return str(arguments)
+    return json.dumps(value, sort_keys=True)
+
+
+def answered_calls(chat_ctx: ChatContext) -> set[tuple[str, str]]:
+    """Calls already made (and answered) since the user's last message."""
+    answered: set[tuple[str, str]] = set()
+    for item in reversed(chat_ctx.items):
+        if item.type == "message" and item.role == "user":
+            break
+        if item.type == "function_call":
+            answered.add((item.name, _canonical(item.arguments)))
+    return answered
+
+
+def _last_user_text(chat_ctx: ChatContext) -> str:
+    for item in reversed(chat_ctx.items):
+        if item.type == "message" and item.role == "user":
+            return item.text_content or ""
+    return ""
+
+
+@dataclass
+class Prepared:
+    """One generation's input: the prompt, the offered tools and the grammar (if any)."""
+
+    tokens: list[int]
+    schemas: dict[str, dict[str, Any]]  # tool name → JSON schema of its parameters
+    grammar: str | None = None
+    # a forced call: the start of it is in the prompt, the model writes only the arguments
+    prefix: str = ""
+    suffix: str = ""
+    # spoken before the generation: the turn is certain to call a tool (LlamaOptions.call_filler)
+    filler: str = ""
+
+
+def build_prompt(
+    loaded: LoadedLlama, opts: LlamaOptions, chat_ctx: ChatContext, tools: list[Tool],
+    tool_choice: NotGivenOr[ToolChoice] = NOT_GIVEN, *, with_tools: bool = True, nudge: bool = False,
+) -> Prepared:
+    """Render and tokenize the prompt for ``chat_ctx`` under ``opts`` (blocking: tokenizes)."""
+    voice = opts.prompt == "voice"
+    schemas = _tool_schemas(tools, tool_choice) if with_tools else []
+    if voice and answered_calls(chat_ctx):
+        schemas = []  # answer from the result: a small model offered the tool again calls it again
+    if schemas and opts.tool_filter == "relevant":
+        schemas = relevant_tools(schemas, _last_user_text(chat_ctx))
+    require = opts.require_call and opts.tool_filter == "relevant"
+    # one tool, which the turn must call: the call's start goes into the prompt (evaluated in
+    # one batch) and the grammar lets the model write only the arguments, told only what they
+    # mean. Measured on two cores (a prompt token ~11 ms, a generated one ~36 ms, about twice
+    # that under a grammar): the call format's instructions cost ~40 prompt tokens (85 vs 46
+    # for current_time) and the forced '{"name": "current_time", "arguments": ' about a dozen
+    # generated ones ("What time is it?" to the call: 3.4 s, now 1.6 s). Without the tool's
+    # line at all the model made up a time zone (America/New_York) instead of the default
+    forced = voice and opts.grammar and require and len(schemas) == 1 and not nudge
+    # the grammar will make this turn call a tool (forced or not): say the filler meanwhile
+    filler = opts.call_filler if opts.grammar and require and schemas else ""
+    messages = to_template_messages(chat_ctx, tool_history=opts.tool_history, voice=voice, filler=opts.call_filler)
+    keep: int | None = None
+    template_tools = schemas
+    if voice:
+        messages, keep = voice_messages(messages, schemas, forced=forced)
+        template_tools = []
+    if nudge:
+        messages.append({"role": "system", "content": NUDGE})
+    tokens = prompt_tokens(loaded, messages, template_tools, opts.max_tokens, keep=keep)
+    by_name = {s["function"]["name"]: s["function"].get("parameters") or {} for s in schemas if "function" in s}
+    if forced:
+        prefix = json.dumps({"name": tool_name(schemas[0]), "arguments": None})[: -len("null}")]
+        tokens = tokens + loaded.llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=True)
+        return Prepared(tokens, by_name, arguments_grammar(schemas[0]), prefix=prefix, suffix="}", filler=filler)
+    # only a turn that offers tools is constrained: llama.cpp checks the grammar against every
+    # one of the 151k tokens of the vocabulary at each step, which doubled the time a spoken
+    # reply took (P3: "What is the capital of France?" 966 ms with the speech grammar, 574 ms
+    # without); the reply guard cleans plain speech instead
+    grammar = turn_grammar(schemas, require_call=require) if opts.grammar and schemas else None
+    return Prepared(tokens, by_name, grammar, filler=filler)
+
+
 # -- the provider -----------------------------------------------------------------------------
-class LocalLlamaLLM(llm.LLM):
+class LocalLlamaLLM(llm.LLM[Any]):
     """A GGUF model on the local CPU through llama.cpp; loaded once per process."""
 
     def __init__(self, *, model: str | None = None, options: LlamaOptions | None = None) -> None:
@@ -410,17 +556,17 @@ class LocalLlamaLLM(llm.LLM):
         return self._loaded
 
     def warm_prompt(self, instructions: str, tools: list[Tool]) -> int:
-        """Evaluate the system prompt and tool schemas now (blocking), so the first turn of
-        every session that shares them reuses the KV cache instead of paying ~300 prompt
-        tokens (seconds on a busy CPU). Returns the number of tokens cached."""
+        """Evaluate the fixed start of every prompt now (blocking): the system prompt (with the
+        voice prompt's examples, or the template's tool schemas), so the first turn of every
+        session that shares it reuses the KV cache instead of paying a few hundred prompt tokens
+        (seconds on a busy CPU). Returns the number of tokens cached."""
         loaded = self.load()
         ctx = ChatContext()
         ctx.add_message(role="system", content=instructions)
         ctx.add_message(role="user", content="")
-        messages = to_template_messages(ctx, tool_history=self._opts.tool_history)  # type: ignore[arg-type]
         # later prompts share these tokens up to the user's words: llama.cpp reuses the longest
         # common prefix of its KV cache, whatever the template
-        tokens = prompt_tokens(loaded, messages, _tool_schemas(tools, NOT_GIVEN), self._opts.max_tokens)
+        tokens = build_prompt(loaded, self._opts, ctx, tools).tokens
         with loaded.lock:
             loaded.llama.create_completion(tokens, max_tokens=1, temperature=0.0)
         return len(tokens)
@@ -441,24 +587,11 @@ class LocalLlamaLLM(llm.LLM):
 
 
 @dataclass
-class _Prepared:
-    tokens: list[int]
-    schemas: dict[str, dict[str, Any]]  # tool name → JSON schema of its parameters
-
-
-@dataclass
 class _Generation:
     completion_tokens: int = 0
     streamed_text: str = ""
     parsed: ParsedOutput | None = None  # the buffered part, when the reply looked like a call
-
-
-def _canonical(arguments: str | dict[str, Any] | None) -> str:
-    try:
-        value = json.loads(arguments) if isinstance(arguments, str) else (arguments or {})
-    except ValueError:
-        return str(arguments)
-    return json.dumps(value, sort_keys=True)
+    tool_speak: bool = False  # the guard stopped it
 
 
 def _clean_arguments(arguments: str, schema: dict[str, Any] | None) -> str:
@@ -488,29 +621,25 @@ class LocalLlamaStream(llm.LLMStream):
         self._tool_choice = tool_choice
         self._id = f"local-{uuid.uuid4().hex[:12]}"
 
-    def _prepare(self, loaded: LoadedLlama, *, with_tools: bool = True) -> _Prepared:
-        opts = self._local.options
-        schemas = _tool_schemas(self._tools, self._tool_choice) if with_tools else []
-        by_name = {s["function"]["name"]: s["function"].get("parameters") or {} for s in schemas if "function" in s}
-        messages = to_template_messages(self._chat_ctx, tool_history=opts.tool_history)  # type: ignore[arg-type]
-        return _Prepared(prompt_tokens(loaded, messages, schemas, opts.max_tokens), by_name)
+    def _prepare(self, loaded: LoadedLlama, *, with_tools: bool = True, nudge: bool = False) -> Prepared:
+        return build_prompt(
+            loaded, self._local.options, self._chat_ctx, self._tools, self._tool_choice,
+            with_tools=with_tools, nudge=nudge,
+        )
 
-    def _answered_calls(self) -> set[tuple[str, str]]:
-        """Calls already made (and answered) since the user's last message."""
-        answered: set[tuple[str, str]] = set()
-        for item in reversed(self._chat_ctx.items):
-            if item.type == "message" and item.role == "user":
-                break
-            if item.type == "function_call":
-                answered.add((item.name, _canonical(item.arguments)))
-        return answered
-
-    def _generate(self, prepared: _Prepared, emit: Any, cancelled: threading.Event) -> int:
+    def _generate(self, prepared: Prepared, emit: Any, cancelled: threading.Event) -> int:
         """Blocking, in a worker thread: stream tokens to ``emit``; return how many were made."""
         loaded = self._local.load()
         opts = self._local.options
+        grammar = None
+        if prepared.grammar is not None:
+            llama_cpp = require("llama_cpp", package="llama-cpp-python", extra="local-llm")
+            grammar = llama_cpp.LlamaGrammar.from_string(prepared.grammar, verbose=False)
         count = 0
         with loaded.lock:
+            if logger.isEnabledFor(logging.DEBUG):
+                cached = _common_prefix(loaded.llama.input_ids[: loaded.llama.n_tokens].tolist(), prepared.tokens)
+                logger.debug("prompt: %d tokens, %d of them cached", len(prepared.tokens), cached)
             stream = loaded.llama.create_completion(
                 prepared.tokens,
                 max_tokens=opts.max_tokens,
@@ -520,16 +649,17 @@ class LocalLlamaStream(llm.LLMStream):
                 seed=opts.seed,
                 stop=loaded.stop,
                 stream=True,
+                grammar=grammar,
             )
-            with contextlib.closing(stream):  # type: ignore[type-var]
+            with contextlib.closing(stream):  # type: ignore[type-var]  # llama_cpp types the stream as an Iterator
                 for chunk in stream:
                     count += 1
-                    emit(chunk["choices"][0]["text"])  # type: ignore[index]
+                    emit(chunk["choices"][0]["text"])  # type: ignore[index]  # a TypedDict union in llama_cpp's stubs
                     if cancelled.is_set():  # the turn was interrupted: free the model
                         break
         return count
 
-    async def _stream_generation(self, prepared: _Prepared) -> _Generation:
+    async def _stream_generation(self, prepared: Prepared) -> _Generation:
         """Run one generation, streaming plain text as it comes; hold back what looks like a call."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -545,19 +675,33 @@ class LocalLlamaStream(llm.LLMStream):
 
         worker = loop.run_in_executor(None, work)
         splitter = ToolCallSplitter(tools_enabled=bool(prepared.schemas))
+        guard = SpeechGuard() if self._local.options.reply_filter else None
         result = _Generation()
+
+        def speak(text: str) -> None:
+            if guard is not None:
+                text = guard.feed(text)
+            result.streamed_text += self._send_text(text)
+
         try:
+            speak(splitter.feed(prepared.prefix))
             while True:
                 item = await queue.get()
                 if isinstance(item, BaseException):
                     raise APIError(f"llama.cpp generation failed: {item}", retryable=False) from item
                 if isinstance(item, tuple) and item and item[0] is _END:
                     result.completion_tokens = item[1]
+                    speak(splitter.feed(prepared.suffix))
                     break
-                result.streamed_text += self._send_text(splitter.feed(item))
+                speak(splitter.feed(item))
+                if guard is not None and guard.flagged:
+                    break  # tool-speak: stop generating, the caller asks again
             text, buffered = splitter.finish()
-            result.streamed_text += self._send_text(text)
-            if buffered:
+            speak(text)
+            if guard is not None:
+                result.streamed_text += self._send_text(guard.finish())
+                result.tool_speak = guard.flagged
+            if buffered and not result.tool_speak:
                 result.parsed = parse_tool_calls(buffered, prepared.schemas.keys())
         finally:
             cancelled.set()
@@ -568,19 +712,28 @@ class LocalLlamaStream(llm.LLMStream):
         started = time.perf_counter()
         loaded = await asyncio.to_thread(self._local.load)
         prepared = await asyncio.to_thread(self._prepare, loaded)
+        if prepared.filler:  # spoken with the call, while it is written and run
+            self._send_text(prepared.filler + " ")
         gen = await self._stream_generation(prepared)
         prompt_tokens_used, completion_tokens = len(prepared.tokens), gen.completion_tokens
         parsed = gen.parsed
-        if parsed and parsed.tool_calls and not gen.streamed_text:
-            answered = self._answered_calls()
+        retry: str | None = None
+        if gen.tool_speak:
+            retry = "talked about functions"
+        elif parsed and parsed.tool_calls and not gen.streamed_text:
+            answered = answered_calls(self._chat_ctx)
             if all((c.name, _canonical(c.arguments)) in answered for c in parsed.tool_calls):
-                # the model asks again for what it was just told: answer without tools instead
-                logger.info("%s repeated an answered tool call; answering without tools", self._local.model)
-                prepared = await asyncio.to_thread(self._prepare, loaded, with_tools=False)
-                gen = await self._stream_generation(prepared)
-                prompt_tokens_used += len(prepared.tokens)
-                completion_tokens += gen.completion_tokens
-                parsed = gen.parsed
+                retry = "repeated an answered tool call"  # it asks again for what it was just told
+        if retry is not None:
+            logger.info("%s %s; answering without tools", self._local.model, retry)
+            prepared = await asyncio.to_thread(self._prepare, loaded, with_tools=False, nudge=gen.tool_speak)
+            first_text = gen.streamed_text
+            gen = await self._stream_generation(prepared)
+            prompt_tokens_used += len(prepared.tokens)
+            completion_tokens += gen.completion_tokens
+            parsed = gen.parsed
+            if gen.tool_speak and not (first_text or gen.streamed_text):
+                self._send_text(FALLBACK_REPLY)
         if parsed:
             self._send_parsed(parsed, prepared.schemas)
 

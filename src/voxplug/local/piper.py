@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError, tts
+from livekit.agents import tokenize as lk_tokenize
 
 from ..config.models import TTSConfig
 from ..errors import ConfigError
@@ -29,9 +31,57 @@ from .weights import PiperVoicePaths, joe_voice
 if TYPE_CHECKING:
     from piper import PiperVoice
 
-__all__ = ["PiperOptions", "PiperTTS", "create_tts", "load_voice", "resolve_voice"]
+__all__ = ["ClauseTokenizer", "PiperOptions", "PiperTTS", "create_tts", "load_voice", "resolve_voice", "streaming_tts"]
 
 _END = object()
+# where a first clause may end: punctuation followed by a space
+_CLAUSE_END = re.compile(r"[,;:.!?\u2014](?=\s)")
+# text that ends with a finished sentence (or first clause): LiveKit's markdown filter, which the
+# TTS input always goes through, passes a punctuation mark on only once the character after it
+# (a space) has come, so this is a clause end, not "3." of "3.14". Handed over at once: LiveKit's
+# buffered stream otherwise holds the last sentence back until the next one begins - after a
+# whole clause of generation, or after a tool call ("One moment." waited 1.4 s for the call)
+_SENTENCE_DONE = re.compile(r"[.!?\u2026]\s*$")
+_CLAUSE_DONE = re.compile(r"[,;:.!?\u2014\u2026]\s*$")
+
+
+class ClauseTokenizer(lk_tokenize.SentenceTokenizer):
+    """Sentences as LiveKit's blingfire tokenizer splits them, except that a reply's first clause
+    is a piece of its own as soon as it ends (at least ``min_first`` characters)."""
+
+    def __init__(self, *, min_first: int = 4) -> None:
+        self._sentences = lk_tokenize.blingfire.SentenceTokenizer(retain_format=True)
+        self._min_first = min_first
+
+    def tokenize(self, text: str, *, language: str | None = None) -> list[str]:
+        return self._split(text, first=True)
+
+    def _split(self, text: str, *, first: bool) -> list[str]:
+        sentences = self._sentences.tokenize(text)
+        if first and sentences:
+            head = sentences[0]
+            end = next((m.end() for m in _CLAUSE_END.finditer(head) if m.end() >= self._min_first), None)
+            if end is not None and head[end:].strip():
+                return [head[:end], head[end:].lstrip(), *sentences[1:]]
+        return sentences
+
+    def stream(self, *, language: str | None = None) -> lk_tokenize.SentenceStream:
+        state = {"first": ""}
+
+        def split(text: str) -> list[str]:
+            # the stream re-splits what it still holds: once the first clause is gone from
+            # the front, the rest is split into sentences only
+            if state["first"] and not text.lstrip().startswith(state["first"]):
+                pieces = self._split(text, first=False)
+                return [*pieces, ""] if pieces and _SENTENCE_DONE.search(text) else pieces
+            pieces = self._split(text, first=True)
+            if len(pieces) == 1 and len(text.strip()) >= self._min_first and _CLAUSE_DONE.search(text):
+                pieces.append("")  # the first clause, complete: hand it over now
+            if len(pieces) > 1:
+                state["first"] = pieces[0].strip()
+            return pieces
+
+        return lk_tokenize.BufferedSentenceStream(tokenizer=split, min_token_len=1, min_ctx_len=1)
 
 
 @dataclass(frozen=True)
@@ -44,6 +94,8 @@ class PiperOptions:
     speaker_id: int | None = None  # multi-speaker voices only
     volume: float = 1.0
     normalize_audio: bool = True
+    # speak a reply's first clause as soon as it is complete (ClauseTokenizer)
+    early_clause: bool = True
 
     def __post_init__(self) -> None:
         if self.length_scale is not None and not 0.1 <= self.length_scale <= 10:
@@ -79,12 +131,12 @@ def load_voice(paths: PiperVoicePaths) -> PiperVoice:
         # onnxruntime phones home ~10 s after a session opens unless told not to
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         piper = require("piper", package="piper-tts", extra="piper")
-        return piper.PiperVoice.load(str(paths.model), config_path=str(paths.config))  # type: ignore[no-any-return]
+        return piper.PiperVoice.load(str(paths.model), config_path=str(paths.config))  # type: ignore[no-any-return]  # piper is untyped
 
     return cached_model(("piper", str(paths.model)), f"piper-{paths.name}", paths.model, load)
 
 
-class PiperTTS(tts.TTS):
+class PiperTTS(tts.TTS[Any]):
     """A Piper voice on the local CPU; the voice is shared by every instance in the process."""
 
     def __init__(self, *, voice: str | None = None, options: PiperOptions | None = None) -> None:
@@ -112,9 +164,14 @@ class PiperTTS(tts.TTS):
             self._voice = load_voice(self._paths)
         return self._voice
 
+    @property
+    def options(self) -> PiperOptions:
+        return self._opts
+
     def synthesis_config(self) -> Any:
         piper = require("piper", package="piper-tts", extra="piper")
-        return piper.SynthesisConfig(**asdict(self._opts))
+        settings = {k: v for k, v in asdict(self._opts).items() if k != "early_clause"}
+        return piper.SynthesisConfig(**settings)
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
@@ -174,3 +231,10 @@ class PiperChunkedStream(tts.ChunkedStream):
 def create_tts(cfg: TTSConfig) -> PiperTTS:
     opts = options_from(PiperOptions, cfg.options, field="tts.options")
     return PiperTTS(voice=cfg.voice, options=opts)
+
+
+def streaming_tts(piper: PiperTTS) -> tts.TTS[Any]:
+    """What the session gets: ``piper`` behind LiveKit's stream adapter, first clause early."""
+    if not piper.options.early_clause:
+        return piper  # the session wraps it with its default sentence tokenizer
+    return tts.StreamAdapter(tts=piper, sentence_tokenizer=ClauseTokenizer())

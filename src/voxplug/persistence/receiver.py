@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .webhook import DEFAULT_TOLERANCE, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from ..signing import DEFAULT_TOLERANCE, verify
+from .webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 __all__ = ["ReceiverStore", "create_app", "main"]
 
@@ -114,6 +115,7 @@ def create_app(
 ) -> Any:
     """The FastAPI app. ``lose_first_acks``: store the first N events but answer 503, as if the
     acknowledgement were lost on the way back (a test aid for duplicate deliveries)."""
+    # the `receiver` extra: a reference server, never needed by the agent itself
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     secret = os.environ.get("BACKEND_SECRET")
     if not secret:
         parser.error("set BACKEND_SECRET to the secret shared with voxplug")
-    import uvicorn
+    import uvicorn  # the `receiver` extra, as above
 
     app = create_app(secret, args.db, tolerance=args.tolerance, lose_first_acks=args.lose_first_acks)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

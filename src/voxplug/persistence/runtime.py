@@ -9,7 +9,7 @@ import logging
 from collections.abc import Sequence
 from typing import ClassVar
 
-from .config import PersistenceConfig
+from ..config.persistence import PersistenceConfig
 from .database import Database
 from .events import StoreEvent
 from .outbox import LeaderLock, Outbox
@@ -17,7 +17,7 @@ from .webhook import Backoff, WebhookClient
 
 __all__ = ["PersistenceRuntime", "RuntimeStats", "close_all_runtimes"]
 
-logger = logging.getLogger("voxplug.persistence")
+logger = logging.getLogger(__name__)
 
 # a database write slower than this is abandoned to the outbox (replayed later, idempotent)
 WRITE_TIMEOUT = 15.0

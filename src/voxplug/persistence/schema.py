@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ErrorRow", "SessionRow", "ToolCallRow", "TurnRow", "UsageRow"]
+__all__ = ["AttributeRow", "Base", "ErrorRow", "SessionRow", "ToolCallRow", "TurnRow", "UsageRow"]
 
 # explicit constraint names: Alembic (and SQLite batch mode) needs them to alter tables later
 NAMING = {
@@ -75,6 +75,8 @@ class TurnRow(_SessionChild, Base):
     __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_turns_session_seq"),)
 
     role: Mapped[str] = mapped_column(String(16))
+    # the agent that spoke (assistant) or listened (user): an agents: name; NULL before 0003
+    agent: Mapped[str | None] = mapped_column(String(64))
     # NULL when transcripts are off (metadata only)
     text: Mapped[str | None] = mapped_column(Text)
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -139,3 +141,18 @@ class ErrorRow(_SessionChild, Base):
     error_type: Mapped[str] = mapped_column(String(200))
     message: Mapped[str | None] = mapped_column(Text)
     recoverable: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class AttributeRow(Base):
+    """A fact learnt during a session (a phone call's numbers, its end reason); the latest seq wins."""
+
+    __tablename__ = "session_attributes"
+    __table_args__ = (UniqueConstraint("session_id", "key", name="uq_session_attributes_session_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(256))

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from livekit.agents import (
+    AgentHandoff,
     ChatMessage,
     CloseEvent,
     ConversationItemAddedEvent,
@@ -24,18 +25,21 @@ from livekit.agents import (
     SessionUsageUpdatedEvent,
 )
 
+from ..config.models import VoxplugConfig
+from ..config.persistence import PersistenceConfig
+from ..config.pricing import PricingConfig
 from ..core.observers import SessionInfo, SessionObserver
-from .config import PersistenceConfig
+from ..redaction import Redactor, collect_secrets
 from .events import (
     ERROR,
+    SESSION_ATTRIBUTES,
     SESSION_CLOSED,
     SESSION_STARTED,
     TOOL_CALL,
     TURN,
     USAGE,
-    Redactor,
     StoreEvent,
-    collect_secrets,
+    attributes_data,
     error_data,
     message_data,
     session_closed_data,
@@ -47,7 +51,7 @@ from .runtime import PersistenceRuntime
 
 __all__ = ["ConversationStore", "StoreStats"]
 
-logger = logging.getLogger("voxplug.persistence")
+logger = logging.getLogger(__name__)
 
 MAX_BATCH = 100
 CLOSE_DRAIN_TIMEOUT = 2.0
@@ -65,11 +69,16 @@ class StoreStats:
 class ConversationStore(SessionObserver):
     """Persists one session. Create one per session (``worker.session_observers``)."""
 
-    def __init__(self, config: PersistenceConfig, *, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, config: PersistenceConfig, *, secrets: Iterable[str] = (), pricing: PricingConfig | None = None
+    ) -> None:
         self.config = config
-        self.redact = Redactor([*secrets, *config.secret_values()])
+        self.pricing = pricing or PricingConfig()
+        self.prices = self.pricing.table()
+        self.redact = Redactor([*secrets, *config.secret_values()], shapes=False)
         self.transcripts = config.store_transcripts
         self.info: SessionInfo | None = None
+        self.agent: str | None = None
         self.runtime: PersistenceRuntime | None = None
         self.stats = StoreStats()
         self._queue: asyncio.Queue[StoreEvent] | None = None
@@ -81,18 +90,17 @@ class ConversationStore(SessionObserver):
         self._closing = False
 
     @classmethod
-    def from_config(cls, config: Any) -> ConversationStore | None:
+    def from_config(cls, config: VoxplugConfig) -> ConversationStore | None:
         """From a ``VoxplugConfig``; None when persistence is disabled.
 
         Every ``SecretStr`` in the whole config (vendor API keys too) is redacted from any text
         the store keeps: an error message that echoes a key never reaches the database.
         """
-        section = getattr(config, "persistence", None) or PersistenceConfig()
-        section = section.with_env()
+        section = config.persistence.with_env()
         if not section.enabled:
             return None
         section.check()  # a misconfiguration fails the job at start, not silently later
-        return cls(section, secrets=collect_secrets(config, section))
+        return cls(section, secrets=collect_secrets(config, section), pricing=config.pricing)
 
     # -- observer ----------------------------------------------------------------------------
     def on_session_started(self, info: SessionInfo) -> None:
@@ -105,20 +113,26 @@ class ConversationStore(SessionObserver):
 
     def on_conversation_item_added(self, ev: ConversationItemAddedEvent) -> None:
         item = ev.item
-        if isinstance(item, ChatMessage) and item.role in STORED_ROLES:
-            self._emit(TURN, message_data(item, self.redact, transcripts=self.transcripts), item.created_at)
+        if isinstance(item, AgentHandoff):  # LiveKit adds one at start and at each handoff
+            self.agent = item.new_agent_id
+        elif isinstance(item, ChatMessage) and item.role in STORED_ROLES:
+            data = message_data(item, self.redact, transcripts=self.transcripts, agent=self.agent)
+            self._emit(TURN, data, item.created_at)
 
     def on_function_tools_executed(self, ev: FunctionToolsExecutedEvent) -> None:
         for call, output in ev.zipped():
             self._emit(TOOL_CALL, tool_call_data(call, output, self.redact, transcripts=self.transcripts))
 
     def on_session_usage_updated(self, ev: SessionUsageUpdatedEvent) -> None:
-        data = usage_data(ev.usage.model_usage, self.config.prices, self.config.currency)
+        data = usage_data(ev.usage.model_usage, self.prices, self.pricing.currency)
         if data["models"]:
             self._emit(USAGE, data, ev.created_at)
 
     def on_error(self, ev: ErrorEvent) -> None:
         self._emit(ERROR, error_data(ev.error, ev.source, self.redact), ev.created_at)
+
+    def on_attributes_updated(self, attributes: Mapping[str, str]) -> None:
+        self._emit(SESSION_ATTRIBUTES, attributes_data(attributes, self.redact))
 
     def on_close(self, ev: CloseEvent) -> None:
         self._closed_seen = True

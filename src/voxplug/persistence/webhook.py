@@ -16,8 +16,6 @@ exponential backoff, and later events wait: delivery is strictly in order.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import random
@@ -25,6 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
+from ..signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from .events import StoreEvent
 
 __all__ = [
@@ -36,52 +37,18 @@ __all__ = [
     "DeliveryResult",
     "WebhookClient",
     "encode_body",
-    "sign",
     "signed_headers",
-    "verify",
 ]
 
-logger = logging.getLogger("voxplug.persistence.webhook")
+logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Voxplug-Signature"
-TIMESTAMP_HEADER = "X-Voxplug-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 EVENT_ID_HEADER = "X-Voxplug-Event-Type"
-SIGNATURE_VERSION = "v1"
-DEFAULT_TOLERANCE = 300.0
 PERMANENT_STATUSES = frozenset({400, 413, 422})
 
 
 def encode_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-
-
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
-
-
-def verify(
-    secret: str,
-    body: bytes,
-    timestamp: str | None,
-    signature: str | None,
-    *,
-    tolerance: float = DEFAULT_TOLERANCE,
-    now: float | None = None,
-) -> bool:
-    """True when the signature matches and the timestamp is fresh (replay protection)."""
-    if not timestamp or not signature:
-        return False
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        return False
-    if abs((time.time() if now is None else now) - ts) > tolerance:
-        return False
-    expected = sign(secret, ts, body)
-    # several signatures may be sent during a secret rotation: "v1=aaa,v1=bbb"
-    return any(hmac.compare_digest(expected, part.strip()) for part in signature.split(","))
 
 
 def signed_headers(secret: str, event: StoreEvent, body: bytes, *, now: float | None = None) -> dict[str, str]:
@@ -116,7 +83,8 @@ class Backoff:
         base = min(self.maximum, self.initial * (2 ** min(self.failures, 30)))
         self.failures += 1
         # "equal jitter": never less than half the step, so a flapping receiver is not hammered
-        return base / 2 + random.uniform(0, base / 2)
+        delay: float = base / 2 + random.uniform(0, base / 2)
+        return delay
 
     def reset(self) -> None:
         self.failures = 0
@@ -133,8 +101,6 @@ class WebhookClient:
         self._http: Any = None
 
     async def deliver(self, event: StoreEvent) -> DeliveryResult:
-        import aiohttp
-
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         body = encode_body(event.webhook_body(include_transcripts=self.include_transcripts))

@@ -1,7 +1,11 @@
-"""Provider registry and the built-in vendor factories."""
+"""Provider registry, the vendor catalog (every official LiveKit plugin), the generic builder,
+and the config loader wired to them."""
 
+from . import builtin
+from .loading import load_config
 from .registry import (
     ENTRY_POINT_GROUP,
+    STAGES,
     Credential,
     ProviderFactory,
     ProviderSpec,
@@ -11,13 +15,17 @@ from .registry import (
     require_plugin,
 )
 
+builtin.register_all(ProviderFactory)
+
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "STAGES",
     "Credential",
     "ProviderFactory",
     "ProviderSpec",
     "ProviderType",
     "Stage",
     "given",
+    "load_config",
     "require_plugin",
 ]

@@ -1,20 +1,16 @@
-"""Registers every built-in provider module."""
+"""Registers the built-in providers: the vendor catalog and the generic ``plugin`` provider.
+
+Local and test providers come by entry point (``voxplug.providers``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .. import local
-from . import anthropic, azure, azure_speech, cartesia, deepgram, elevenlabs, groq, openai
-
-if TYPE_CHECKING:
-    from .registry import ProviderFactory
+from . import catalog, generic
+from .registry import ProviderFactory
 
 __all__ = ["register_all"]
 
-BUILTIN_MODULES = (openai, azure, azure_speech, deepgram, anthropic, groq, elevenlabs, cartesia, local)
-
 
 def register_all(factory: type[ProviderFactory]) -> None:
-    for module in BUILTIN_MODULES:
-        module.register(factory)
+    catalog.register_catalog(factory)
+    generic.register(factory)

@@ -24,11 +24,15 @@ from .client import LiveKitSettings
 
 __all__ = [
     "LiveKitServer",
+    "RedisServer",
     "WorkerProcess",
     "free_port",
+    "install_binary",
     "install_livekit_server",
     "run_livekit_server",
+    "run_redis",
     "start_worker",
+    "stop_process",
 ]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -42,20 +46,72 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(sock.getsockname()[1])
 
 
-def install_livekit_server() -> Path:
-    """The server binary: ``$LIVEKIT_SERVER_BIN``, else built by ``scripts/livekit-server.sh``."""
-    explicit = os.environ.get("LIVEKIT_SERVER_BIN")
+def install_binary(name: str, env_var: str) -> Path:
+    """A LiveKit binary: ``$<env_var>``, else built once by ``scripts/<name>.sh install`` (``make <name>``)."""
+    explicit = os.environ.get(env_var)
     if explicit:
         return Path(explicit)
-    script = REPO / "scripts" / "livekit-server.sh"
+    script = REPO / "scripts" / f"{name}.sh"
     if not script.is_file():
-        raise RuntimeError(
-            "no LiveKit server: set LIVEKIT_SERVER_BIN, or run `make livekit-server` in a voxplug checkout"
-        )
+        raise RuntimeError(f"no {name}: set {env_var}, or run `make {name}` in a voxplug checkout")
     out = subprocess.run([str(script), "install"], capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
-        raise RuntimeError(f"installing the LiveKit server failed: {out.stderr.strip()}")
+        raise RuntimeError(f"installing {name} failed: {out.stderr.strip()[-2000:]}")
     return Path(out.stdout.strip().splitlines()[-1])
+
+
+def install_livekit_server() -> Path:
+    """The server binary: ``$LIVEKIT_SERVER_BIN``, else built by ``scripts/livekit-server.sh``."""
+    return install_binary("livekit-server", "LIVEKIT_SERVER_BIN")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@contextmanager
+def run_redis(workdir: Path) -> Iterator[RedisServer]:
+    """Debian's ``redis-server`` on a free loopback port, in memory only (no RDB/AOF files)."""
+    port = free_port()
+    log = workdir / f"redis-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(workdir)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield RedisServer(port, process, log)
+    finally:
+        stop_process(process)
 
 
 @dataclass
@@ -102,11 +158,7 @@ def run_livekit_server(workdir: Path, *, redis: str | None = None) -> Iterator[L
                 time.sleep(0.1)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 
@@ -119,9 +171,12 @@ class WorkerProcess:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def job_requests(self) -> list[str]:
+        """The log lines of the jobs the server sent this worker, in order."""
+        return [line for line in self.text().splitlines() if '"received job request"' in line]
+
     def served(self, room: str) -> bool:
-        lines = self.text().splitlines()
-        return any('"received job request"' in line and f'"room": "{room}"' in line for line in lines)
+        return any(f'"room": "{room}"' in line for line in self.job_requests())
 
     def terminate(self) -> None:
         self.process.send_signal(signal.SIGTERM)

@@ -45,12 +45,14 @@ async def simulate(
     await asyncio.to_thread(preload_local_models, config)
     # the same instruments the worker exports, read back for the dashboard's figures
     telemetry = setup_telemetry(config.telemetry, role="standalone") if config.telemetry.enabled else None
+    prices = config.pricing.table()
     started = time.monotonic()
     sessions = await asyncio.gather(
         *(
             run_conversation(
                 config, turns, audio, index=i + 1, models=models, out_dir=out,
-                turn_timeout=turn_timeout, on_turn=on_turn, observers=telemetry.observers() if telemetry else (),
+                turn_timeout=turn_timeout, on_turn=on_turn,
+                observers=telemetry.observers(prices) if telemetry else (),  # fresh ones per session
             )
             for i in range(concurrency)
         )

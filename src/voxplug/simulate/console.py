@@ -24,13 +24,14 @@ from .audio import OutputSegment, RecordingAudioOutput
 __all__ = ["output_device_available", "run_console"]
 
 QUIT_COMMANDS = {"/quit", "/exit", "/q"}
-logger = logging.getLogger("voxplug.console")
+logger = logging.getLogger(__name__)
 
 
 def output_device_available() -> bool:
     """True if ``sounddevice`` loads (PortAudio present) and reports an output device."""
     try:
-        import sounddevice as sd  # type: ignore[import-untyped]
+        # optional at run time: sounddevice needs the PortAudio library, absent on servers
+        import sounddevice as sd
     except (ImportError, OSError):
         return False
     try:
@@ -45,7 +46,7 @@ class _SpeakerOutput(RecordingAudioOutput):
 
     def __init__(self) -> None:
         super().__init__(label="voxplug-console-speaker")
-        import sounddevice as sd
+        import sounddevice as sd  # only built after output_device_available() said it loads
 
         self._sd = sd
 
@@ -66,7 +67,7 @@ class _TextAgent(VoiceAssistantAgent):
     """The configured agent without speech recognition: typed turns need no STT."""
 
     @property
-    def stt(self) -> None:  # type: ignore[override]
+    def stt(self) -> None:
         return None
 
 

@@ -12,7 +12,9 @@ from typing import Any, TextIO
 from ..telemetry.summary import Summary
 from .runner import SessionResult, TurnResult
 
-__all__ = ["METRICS", "ROOM_UNOBSERVABLE", "SUMMARY_FIELDS", "SimulationReport", "percentile", "summarize"]
+__all__ = [
+    "METRICS", "ROOM_UNOBSERVABLE", "SUMMARY_FIELDS", "SimulationReport", "edit_distance", "percentile", "summarize",
+]
 
 # (TurnResult attribute, column title); all in seconds, shown in milliseconds
 METRICS: tuple[tuple[str, str], ...] = (
@@ -34,6 +36,17 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     pos = (len(ordered) - 1) * q / 100
     lo, hi = math.floor(pos), math.ceil(pos)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
+    """Word-level Levenshtein distance (substitutions + insertions + deletions): the numerator
+    of a word error rate when ``ref`` is what was said and ``hyp`` what the STT heard."""
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
 
 
 def _value(turn: TurnResult, attr: str) -> float | None:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ..pcm import INPUT_SAMPLE_RATE, write_wav
 from ..room.client import LiveKitSettings, RoomCaller, create_room, dispatch_agent
-from .audio import INPUT_SAMPLE_RATE, write_wav
 from .report import SimulationReport
 from .runner import SessionResult, TurnResult, judge_turn
 from .script import Turn

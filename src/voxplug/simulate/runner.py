@@ -21,6 +21,9 @@ Latencies per turn (seconds):
 ``llm_ttft``, ``tts_ttfb``, ``e2e_latency``
     the framework's metrics on the reply (``llm_node_ttft``, ``tts_node_ttfb``,
     ``e2e_latency``).
+
+``tool_calls`` lists the tools the agent called for the turn (``name``, JSON ``arguments`` and
+the tool's ``output``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +44,19 @@ from livekit.agents import (
     CloseEvent,
     ConversationItemAddedEvent,
     ErrorEvent,
+    FunctionToolsExecutedEvent,
     UserInputTranscribedEvent,
 )
 from livekit.agents.metrics import STTMetrics
+from livekit.agents.utils import http_context
 
 from ..config.models import VoxplugConfig
-from ..core.agent import VoiceAssistantAgent
+from ..core.agents import build_agent
 from ..core.observers import ObserverHub, SessionObserver, TurnRecord
 from ..core.session import SessionModels, attach_observers, build_session, session_info
-from .audio import OutputSegment, RecordingAudioOutput, SimulatedAudioInput, resample, write_wav
+from ..pcm import resample, write_wav
+from ..testing.fixed import FixedLatencySTT
+from .audio import OutputSegment, PlayedUtterance, RecordingAudioOutput, SimulatedAudioInput
 from .script import Turn
 
 __all__ = ["SessionResult", "TurnResult", "drive_conversation", "judge_turn", "run_conversation"]
@@ -61,6 +68,13 @@ POLL_SECONDS = 0.02
 
 @dataclass
 class TurnResult:
+    """One simulated turn, built on the session's own :class:`TurnRecord`.
+
+    The simulator adds what was said and heard, the verdict and what it measures from
+    outside (voice-to-voice, STT request time, audio lengths); the framework's latencies
+    are read from ``record`` (absent when the agent ran elsewhere, behind a LiveKit room).
+    """
+
     session: int
     turn: int
     said: str
@@ -70,17 +84,39 @@ class TurnResult:
     error: str | None = None
     voice_to_voice: float | None = None
     stt_request: float | None = None
-    end_of_turn_delay: float | None = None
-    stt_delay: float | None = None
-    llm_ttft: float | None = None
-    tts_ttfb: float | None = None
-    e2e_latency: float | None = None
     user_speech: float | None = None  # seconds of user audio played
     agent_audio: float | None = None  # seconds of reply audio
     agent_wav: str | None = None
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    record: TurnRecord | None = None
+
+    @property
+    def end_of_turn_delay(self) -> float | None:
+        return self.record.end_of_turn_delay if self.record else None
+
+    @property
+    def stt_delay(self) -> float | None:
+        return self.record.transcription_delay if self.record else None
+
+    @property
+    def llm_ttft(self) -> float | None:
+        return self.record.llm_ttft if self.record else None
+
+    @property
+    def tts_ttfb(self) -> float | None:
+        return self.record.tts_ttfb if self.record else None
+
+    @property
+    def e2e_latency(self) -> float | None:
+        return self.record.e2e_latency if self.record else None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "record"}
+        return data | {name: getattr(self, name) for name in RECORD_LATENCIES}
+
+
+# the latencies a TurnResult reads from its TurnRecord (seconds)
+RECORD_LATENCIES = ("end_of_turn_delay", "stt_delay", "llm_ttft", "tts_ttfb", "e2e_latency")
 
 
 @dataclass
@@ -105,6 +141,7 @@ class _Tracker:
         self.items: list[tuple[float, ChatMessage]] = []
         self.errors: list[tuple[float, str]] = []
         self.stt_requests: list[tuple[float, float]] = []  # (monotonic, duration) of recognize calls
+        self.tool_calls: list[dict[str, str]] = []
         self.closed: str | None = None
 
     def attach(self, session: Any) -> None:
@@ -112,6 +149,7 @@ class _Tracker:
         session.on("user_input_transcribed", self._transcribed)
         session.on("conversation_item_added", self._item)
         session.on("error", self._error)
+        session.on("function_tools_executed", self._tools)
         session.on("close", self._close)
         stt = session.stt
         if stt is not None and hasattr(stt, "on"):
@@ -132,6 +170,9 @@ class _Tracker:
         if isinstance(ev.item, ChatMessage):
             self.items.append((time.monotonic(), ev.item))
 
+    def _tools(self, ev: FunctionToolsExecutedEvent) -> None:
+        self.tool_calls += [{"name": c.name, "arguments": c.arguments, "output": o.output} for c, o in ev.zipped()]
+
     def _error(self, ev: ErrorEvent) -> None:
         recoverable = getattr(ev.error, "recoverable", True)
         if not recoverable:
@@ -143,8 +184,6 @@ class _Tracker:
 
 
 def _fixed_stt(session: Any) -> Any:
-    from ..testing.fixed import FixedLatencySTT
-
     stt = session.stt
     return stt if isinstance(stt, FixedLatencySTT) and not stt.opts.transcripts else None
 
@@ -177,14 +216,14 @@ async def _wait_idle(tracker: _Tracker, speaker: RecordingAudioOutput, deadline:
     return False
 
 
-def _metrics_from(record: TurnRecord | None, result: TurnResult) -> None:
-    if record is None:
-        return
-    result.end_of_turn_delay = record.end_of_turn_delay
-    result.stt_delay = record.transcription_delay
-    result.llm_ttft = record.llm_ttft
-    result.tts_ttfb = record.tts_ttfb
-    result.e2e_latency = record.e2e_latency
+async def _play(mic: SimulatedAudioInput, pcm: np.ndarray, tracker: _Tracker) -> PlayedUtterance | None:
+    """Play an utterance; None if the session closes first (nobody reads the microphone then)."""
+    fut = mic.play(pcm)
+    while not fut.done():
+        if tracker.closed is not None:
+            return None
+        await asyncio.sleep(POLL_SECONDS)
+    return fut.result()
 
 
 def judge_turn(
@@ -221,19 +260,23 @@ async def run_conversation(
     # the simulated user has finished when the script ends: no wait for a late transcript
     quick_close = config.session.model_copy(update={"close_transcript_timeout": 0.0})
     config = config.model_copy(update={"session": quick_close})
-    session = build_session(config, models=models)
-    info = session_info(config, session, room=f"simulate-{index}")
-    hub = attach_observers(session, info, observers)
-    result = await drive_conversation(
-        session, VoiceAssistantAgent(config.agent), turns, audio, hub=hub, index=index,
-        greeting=bool(config.agent.greeting), out_dir=out_dir, turn_timeout=turn_timeout, on_turn=on_turn,
-    )
+    # WebSocket plugins (realtime models, streaming vendors) share LiveKit's per-job HTTP
+    # session, which a worker opens and a simulation has to open itself
+    async with http_context.open():
+        agent = build_agent(config)
+        session = build_session(config, models=models)
+        info = session_info(config, session, room=f"simulate-{index}")
+        hub = attach_observers(session, info, observers)
+        result = await drive_conversation(
+            session, agent, turns, audio, hub=hub, index=index, greeting=bool(agent.config.greeting),
+            out_dir=out_dir, turn_timeout=turn_timeout, on_turn=on_turn,
+        )
     result.stt, result.llm, result.tts = info.stt, info.llm, info.tts
     return result
 
 
 async def drive_conversation(
-    session: AgentSession,
+    session: AgentSession[Any],
     agent: Agent,
     turns: Sequence[Turn],
     audio: Sequence[np.ndarray],
@@ -299,9 +342,13 @@ async def drive_conversation(
                 fixed_stt.push_transcript(turn.say)
             item_mark, seg_mark, final_mark = len(tracker.items), len(speaker.segments), len(tracker.finals)
             record_mark, error_mark = len(records), len(tracker.errors)
-            stt_mark = len(tracker.stt_requests)
+            stt_mark, tool_mark = len(tracker.stt_requests), len(tracker.tool_calls)
 
-            played = await mic.play(pcm)
+            played = await _play(mic, pcm, tracker)
+            if played is None:  # the agent ended the call (end_call, time limit, silence)
+                res.error = f"session closed ({tracker.closed})"
+                finish_remaining(i + 1, res.error)
+                break
             res.user_speech = round(played.duration, 3)
             deadline = played.ended_mono + turn_timeout
 
@@ -314,15 +361,19 @@ async def drive_conversation(
                 if reply_seg is not None or len(tracker.errors) > error_mark:
                     break
                 await asyncio.sleep(POLL_SECONDS)
-            settled = reply_seg is not None and await _wait_idle(tracker, speaker, deadline)
+            # a reply after which the agent ended the call (a goodbye) is a finished reply
+            settled = reply_seg is not None and (
+                await _wait_idle(tracker, speaker, deadline) or tracker.closed is not None
+            )
 
             res.heard = " ".join(text for _, text in tracker.finals[final_mark:])
             requests = [d for _, d in tracker.stt_requests[stt_mark:]]
             res.stt_request = sum(requests) if requests else None
             replies = [m for _, m in tracker.items[item_mark:] if m.role == "assistant"]
             res.reply = " ".join((m.text_content or "").strip() for m in replies).strip()
+            res.tool_calls = tracker.tool_calls[tool_mark:]
             done = [r for r in records[record_mark:] if r.assistant_text]
-            _metrics_from(done[-1] if done else None, res)
+            res.record = done[-1] if done else None
             if reply_seg is not None:
                 res.voice_to_voice = reply_seg.started_mono - played.ended_mono
                 segs = [s for s in speaker.segments[seg_mark:] if s.index >= reply_seg.index]

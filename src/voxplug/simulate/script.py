@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.files import YamlFileError, read_yaml_file
-from ..errors import VoxplugError
+from ..errors import UsageError
 
 __all__ = ["DEFAULT_PAUSE", "ScriptError", "Turn", "load_inputs", "load_script"]
 
@@ -32,7 +32,7 @@ TURN_KEYS = ("say", "wav", "pause", "expect")
 SCRIPT_SUFFIXES = (".yaml", ".yml")
 
 
-class ScriptError(VoxplugError):
+class ScriptError(UsageError):
     """The conversation script or an input argument is malformed."""
 
 

@@ -16,8 +16,10 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import VoxplugError
-from .audio import load_wav, prepare_utterance
+from ..config.models import TTSConfig
+from ..errors import UsageError, VoxplugError
+from ..pcm import load_wav, prepare_utterance
+from ..providers import ProviderFactory
 from .script import Turn
 
 __all__ = ["VoiceEngine", "prepare_turn_audio", "resolve_engine"]
@@ -26,8 +28,6 @@ VoiceEngine = Literal["auto", "local", "espeak"]
 
 
 def _local_available() -> bool:
-    from ..providers.registry import ProviderFactory
-
     try:
         return ProviderFactory.spec("tts", "local").installed()
     except VoxplugError:
@@ -38,7 +38,7 @@ def resolve_engine(engine: VoiceEngine) -> Literal["local", "espeak"]:
     if engine in ("auto", "local") and _local_available():
         return "local"
     if engine == "local":
-        raise VoxplugError("simulate: --voice local needs the 'local' TTS provider installed; or use --voice espeak")
+        raise UsageError("simulate: --voice local needs the 'local' TTS provider installed; or use --voice espeak")
     if shutil.which("espeak-ng") is None:
         raise VoxplugError(
             "simulate: no voice for 'say' turns: install the local TTS provider or espeak-ng "
@@ -61,9 +61,6 @@ async def _espeak(text: str) -> tuple[np.ndarray, int]:
 
 
 async def _local_tts(texts: Sequence[str]) -> dict[str, tuple[np.ndarray, int]]:
-    from ..config.models import TTSConfig
-    from ..providers.registry import ProviderFactory
-
     engine = ProviderFactory.create_tts(TTSConfig(provider="local"))
     out: dict[str, tuple[np.ndarray, int]] = {}
     try:

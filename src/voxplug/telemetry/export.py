@@ -13,6 +13,11 @@ in-process Prometheus exporter would therefore show one process at a time, and
   file holds only its own process's totals), sums up-down counters and takes the largest
   gauge over *living* processes only: :class:`MultiProcessCollector`, :func:`start_endpoint`.
 
+With ``worker.executor: thread`` none of this is needed: every job is a thread of the
+worker process and records into its one meter provider, so the endpoint serves that
+provider's live reader and no snapshot directory exists (``setup_telemetry(...,
+snapshots=False)``). The snapshot machinery stays for process mode, the default.
+
 The framework's own ``prometheus_client`` metrics (``lk_agents_active_job_count``, ...)
 are served on the same endpoint (through its multiprocess collector when
 ``PROMETHEUS_MULTIPROC_DIR`` is set).
@@ -53,7 +58,7 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -78,7 +83,7 @@ __all__ = [
     "start_endpoint",
 ]
 
-logger = logging.getLogger("voxplug.telemetry")
+logger = logging.getLogger(__name__)
 
 METRICS_DIR_ENV = "VOXPLUG_METRICS_DIR"
 ARCHIVE = "archive.json"
@@ -400,7 +405,7 @@ def to_prometheus(series: Mapping[str, MetricSeries]) -> Iterator[Metric]:
                 cumulative, buckets = 0.0, []
                 for bound, count in zip([*p.bounds, math.inf], p.counts, strict=False):
                     cumulative += count
-                    buckets.append((floatToGoString(bound), cumulative))
+                    buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]  # untyped in prometheus_client
                 if not buckets or buckets[-1][0] != "+Inf":
                     buckets.append(("+Inf", p.count))
                 family.add_metric(values(attrs), buckets, p.sum)
@@ -438,10 +443,8 @@ def _framework_metrics() -> Iterator[Metric]:
     multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     try:
         if multiproc and os.path.isdir(multiproc):
-            from prometheus_client import multiprocess
-
             registry = CollectorRegistry(auto_describe=True)
-            multiprocess.MultiProcessCollector(registry, path=multiproc)  # type: ignore[no-untyped-call]
+            multiprocess.MultiProcessCollector(registry, path=multiproc)  # type: ignore[no-untyped-call]  # untyped upstream
             yield from registry.collect()
         else:
             yield from REGISTRY.collect()

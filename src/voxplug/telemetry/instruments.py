@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from opentelemetry import metrics as metrics_api
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from ..version import __version__
+
 __all__ = [
     "COST_BUCKETS",
     "INSTRUMENTS",
@@ -319,8 +321,6 @@ def instruments_for(meter_provider: metrics_api.MeterProvider | None = None) -> 
     with _cache_lock:
         found = _cache.get(provider)
         if found is None:
-            from .. import __version__ as version
-
-            found = VoxplugInstruments(provider.get_meter(METER_NAME, version))
+            found = VoxplugInstruments(provider.get_meter(METER_NAME, __version__))
             _cache[provider] = found
         return found

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from livekit.agents import (
+    AgentHandoff,
     ChatMessage,
     CloseEvent,
     ConversationItemAddedEvent,
@@ -26,18 +27,22 @@ from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelU
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
 
+from ..config.pricing import PriceTable, PricingConfig
 from ..core.observers import AvailabilityChange, SessionInfo, SessionObserver, TurnRecord, provider_label
-from .config import PriceTable, TelemetryConfig
+from ..version import __version__
 from .instruments import VoxplugInstruments, instruments_for
 
 __all__ = ["MetricsObserver", "TracingObserver", "split_label"]
 
-logger = logging.getLogger("voxplug.telemetry")
+logger = logging.getLogger(__name__)
 
 _MAX_LABEL = 64
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _MAX_TOOLS = 32
 _known_tools: set[str] = set()
+# handoff agents: their ids come from the config, but a Python tool may hand off to any Agent
+_MAX_AGENTS = 32
+_known_agents: set[str] = set()
 _tools_lock = threading.Lock()
 
 
@@ -52,16 +57,25 @@ def split_label(label: str) -> tuple[str, str]:
     return _label(provider), _label(model, "unknown" if provider != "fallback" else "fallback")
 
 
-def _tool_label(name: str) -> str:
+def _bounded(name: str, known: set[str], limit: int) -> str:
+    """``name`` while fewer than ``limit`` distinct names were seen in this process, else "other"."""
     if not _TOOL_NAME.match(name):
         return "other"
     with _tools_lock:
-        if name in _known_tools:
+        if name in known:
             return name
-        if len(_known_tools) < _MAX_TOOLS:
-            _known_tools.add(name)
+        if len(known) < limit:
+            known.add(name)
             return name
     return "other"
+
+
+def _tool_label(name: str) -> str:
+    return _bounded(name, _known_tools, _MAX_TOOLS)
+
+
+def _agent_label(name: str | None) -> str:
+    return _bounded(name, _known_agents, _MAX_AGENTS) if name else "unknown"
 
 
 def _stage_of(source: Any) -> str:
@@ -92,11 +106,14 @@ class MetricsObserver(SessionObserver):
         meter_provider: metrics_api.MeterProvider | None = None,
         flush: Any | None = None,
     ) -> None:
-        self.prices = prices if prices is not None else TelemetryConfig().price_table()
+        self.prices = prices if prices is not None else PricingConfig().table()
         self.instruments: VoxplugInstruments = instruments_for(meter_provider)
         self._flush = flush  # called (in a thread) when the session ends, e.g. a snapshot
         self.info: SessionInfo | None = None
         self.agent = "unknown"
+        # the agent speaking now (agents: and handoffs): labels turns, stages and tools;
+        # session-level series keep the session's agent name
+        self.speaker = "unknown"
         self._defaults: dict[str, tuple[str, str]] = {}
         self._turn_models: dict[str, tuple[str, str]] = {}
         self._usage: dict[tuple[str, str, str], dict[str, float]] = {}
@@ -110,7 +127,7 @@ class MetricsObserver(SessionObserver):
     def _labels(self, stage: str, provider: str | None = None, model: str | None = None) -> dict[str, str]:
         default = self._defaults.get(stage, ("unknown", "unknown"))
         return {
-            "agent": self.agent,
+            "agent": self.speaker,
             "stage": stage,
             "provider": _label(provider or default[0]),
             "model": _label(model or default[1]),
@@ -129,6 +146,7 @@ class MetricsObserver(SessionObserver):
     def on_session_started(self, info: SessionInfo) -> None:
         self.info = info
         self.agent = _label(info.agent_name)
+        self.speaker = _agent_label(info.start_agent) if info.start_agent else self.agent
         self._defaults = {
             "stt": split_label(info.stt),
             "llm": split_label(info.llm),
@@ -152,7 +170,7 @@ class MetricsObserver(SessionObserver):
     def _prime(self) -> None:
         """Create the counters' series at zero, so the first turn, error or token shows in
         ``rate()``/``increase()`` (Prometheus cannot see the increase of a series' first sample)."""
-        agent = {"agent": self.agent}
+        agent = {"agent": self.speaker}
         for name in ("voxplug.turns", "voxplug.interruptions"):
             self.instruments.counter(name).add(0, attributes=agent)
         usage = {
@@ -193,6 +211,12 @@ class MetricsObserver(SessionObserver):
     # -- turns -----------------------------------------------------------------------------
     def on_conversation_item_added(self, ev: ConversationItemAddedEvent) -> None:
         item = ev.item
+        if isinstance(item, AgentHandoff):
+            speaker = _agent_label(item.new_agent_id)
+            if speaker != self.speaker:
+                self.speaker = speaker
+                self._prime()  # the new agent's series start at zero, as the first one's did
+            return
         if not isinstance(item, ChatMessage):
             return
         metrics = item.metrics
@@ -202,12 +226,12 @@ class MetricsObserver(SessionObserver):
             else (("llm", "llm_metadata"), ("tts", "tts_metadata"))
         )
         for stage, key in keys:
-            meta: Mapping[str, Any] | None = metrics.get(key)  # type: ignore[assignment]
+            meta: Mapping[str, Any] | None = metrics.get(key)  # type: ignore[assignment]  # a TypedDict read by key
             if meta:
                 self._turn_models[stage] = (meta.get("model_provider") or "", meta.get("model_name") or "")
 
     def on_turn_completed(self, turn: TurnRecord) -> None:
-        agent = {"agent": self.agent}
+        agent = {"agent": _agent_label(turn.agent) if turn.agent else self.speaker}
         self.turns += 1
         self.instruments.counter("voxplug.turns").add(1, attributes=agent)
         if turn.interrupted:
@@ -250,20 +274,21 @@ class MetricsObserver(SessionObserver):
             if stage == "llm":
                 self.instruments.counter("voxplug.llm.input_tokens").add(delta["input"], attributes=labels)
                 self.instruments.counter("voxplug.llm.output_tokens").add(delta["output"], attributes=labels)
-                cost = self.prices.llm_cost(
+                cost = self.prices.cost(
+                    stage,
                     provider,
                     model,
                     input_tokens=delta["input"],
                     output_tokens=delta["output"],
-                    cached_tokens=delta["cached"],
+                    cached_input_tokens=delta["cached"],
                 )
             elif stage == "tts":
                 self.instruments.counter("voxplug.tts.characters").add(delta["characters"], attributes=labels)
-                cost = self.prices.tts_cost(provider, model, characters=delta["characters"])
+                cost = self.prices.cost(stage, provider, model, characters=delta["characters"])
             else:
                 self.instruments.counter("voxplug.stt.audio_duration").add(delta["audio"], attributes=labels)
-                cost = self.prices.stt_cost(provider, model, audio_seconds=delta["audio"])
-            if cost > 0:
+                cost = self.prices.cost(stage, provider, model, audio_seconds=delta["audio"])
+            if cost:
                 self.instruments.counter("voxplug.cost").add(cost, attributes=labels)
                 self.session_cost += cost
                 self._cost_since_turn += cost
@@ -283,7 +308,7 @@ class MetricsObserver(SessionObserver):
                 continue
             duration = max(output.created_at - call.created_at, 0.0)
             labels = {
-                "agent": self.agent,
+                "agent": self.speaker,
                 "tool": _tool_label(call.name),
                 "error": str(bool(output.is_error)).lower(),
             }
@@ -295,7 +320,7 @@ class MetricsObserver(SessionObserver):
         labels = (
             self._labels(stage, provider, model)
             if stage != "other"
-            else {"agent": self.agent, "stage": "other", "provider": "unknown", "model": "unknown"}
+            else {"agent": self.speaker, "stage": "other", "provider": "unknown", "model": "unknown"}
         )
         recoverable = getattr(ev.error, "recoverable", None)
         labels["recoverable"] = "unknown" if recoverable is None else str(bool(recoverable)).lower()
@@ -326,8 +351,6 @@ class TracingObserver(SessionObserver):
         self, tracer_provider: trace_api.TracerProvider | None = None, *, include_transcripts: bool = False
     ) -> None:
         provider = tracer_provider if tracer_provider is not None else trace_api.get_tracer_provider()
-        from .. import __version__
-
         self.tracer = provider.get_tracer("voxplug", __version__)
         self.include_transcripts = include_transcripts
         self.span: trace_api.Span | None = None

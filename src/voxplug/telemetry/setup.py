@@ -35,8 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from livekit.agents import telemetry as lk_telemetry
+from livekit.agents.telemetry import metrics as lk_metrics
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableGauge, UpDownCounter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -44,8 +50,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from ..config.pricing import PriceTable
+from ..config.telemetry import TelemetryConfig
 from ..core.observers import SessionObserver
-from .config import TelemetryConfig
+from ..version import __version__
 from .export import METRICS_DIR_ENV, MetricsEndpoint, MultiProcessCollector, SnapshotExporter, start_endpoint
 from .instruments import LATENCY_BUCKETS, instruments_for
 from .observer import MetricsObserver, TracingObserver
@@ -61,7 +69,7 @@ __all__ = [
     "setup_telemetry",
 ]
 
-logger = logging.getLogger("voxplug.telemetry")
+logger = logging.getLogger(__name__)
 
 Role = Literal["worker", "job", "standalone"]
 
@@ -131,31 +139,15 @@ def _protocol(signal: str) -> str:
 
 
 def _otlp_metric_reader() -> MetricReader:
-    exporter: Any
-    if _protocol("metrics") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
-
-        exporter = GrpcExporter()
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
-
-        exporter = HttpExporter()
+    exporter = GrpcMetricExporter() if _protocol("metrics") == "grpc" else HttpMetricExporter()
     return PeriodicExportingMetricReader(exporter)  # OTEL_METRIC_EXPORT_INTERVAL, default 60 s
 
 
-def _otlp_span_exporter() -> Any:
-    if _protocol("traces") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter()
+def _otlp_span_exporter() -> GrpcSpanExporter | HttpSpanExporter:
+    return GrpcSpanExporter() if _protocol("traces") == "grpc" else HttpSpanExporter()
 
 
 def _resource(role: Role) -> Resource:
-    from .. import __version__
-
     attrs: dict[str, Any] = {
         "service.version": __version__,
         # one series per process in OTLP backends: job processes push their own totals
@@ -169,8 +161,6 @@ def _resource(role: Role) -> Resource:
 
 def _framework_worker_load() -> float | None:
     """The load the worker last reported to LiveKit (the framework's own gauge)."""
-    from livekit.agents.telemetry import metrics as lk_metrics
-
     for family in lk_metrics.CPU_LOAD_GAUGE.collect():
         for sample in family.samples:
             return float(sample.value)
@@ -192,12 +182,10 @@ class TelemetryRuntime:
     owns_dir: bool = False
     _closed: bool = field(default=False, repr=False)
 
-    def observers(self) -> list[SessionObserver]:
+    def observers(self, prices: PriceTable) -> list[SessionObserver]:
         """The observers for one session (add them to ``session_observers``)."""
         found: list[SessionObserver] = [
-            MetricsObserver(
-                prices=self.config.price_table(), meter_provider=self.meter_provider, flush=self.flush
-            )
+            MetricsObserver(prices=prices, meter_provider=self.meter_provider, flush=self.flush)
         ]
         if self.tracer_provider is not None:
             found.append(
@@ -256,8 +244,13 @@ def setup_telemetry(
     role: Role,
     serve: bool | None = None,
     set_global: bool = True,
+    snapshots: bool = True,
 ) -> TelemetryRuntime:
     """Set up metrics and traces for this process; idempotent (the first call wins).
+
+    ``snapshots=False`` (role ``worker`` with ``worker.executor: thread``): the jobs are
+    threads of this process, so their ``role="job"`` call returns this runtime and they record
+    into this meter provider, which ``/metrics`` reads live: no snapshot directory is made.
 
     Call it in the worker's main process (``build_server``), in each job process (the
     worker's prewarm / setup function), or once in a standalone run. Never at import time:
@@ -275,7 +268,7 @@ def setup_telemetry(
         if role in ("worker", "standalone"):
             live = InMemoryMetricReader()
             readers.append(live)
-        if role == "worker" and config.enabled:
+        if role == "worker" and config.enabled and snapshots:
             metrics_dir, owns = _prepare_dir(config)
             os.environ[METRICS_DIR_ENV] = metrics_dir  # inherited by the job processes
         if role == "job" and config.enabled and os.environ.get(METRICS_DIR_ENV):
@@ -300,8 +293,6 @@ def setup_telemetry(
         if config.enabled and otlp_enabled("traces"):
             tracer_provider = TracerProvider(resource=resource)
             tracer_provider.add_span_processor(BatchSpanProcessor(_otlp_span_exporter()))
-            from livekit.agents import telemetry as lk_telemetry
-
             lk_telemetry.set_tracer_provider(
                 tracer_provider,
                 allow_pii=config.traces_include_transcripts,

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .export import MetricSeries, from_metrics_data, read_snapshots
+from .export import MetricSeries, from_metrics_data, merge_series, read_snapshots
 
 __all__ = [
     "STAGE_LATENCIES",
@@ -283,7 +283,5 @@ def summary_from_reader(
     Reading collects from the reader: take it once, at the end of the run.
     """
     series = read_snapshots(metrics_dir, compact=False) if metrics_dir else {}
-    from .export import merge_series
-
     merge_series(series, from_metrics_data(reader.get_metrics_data()).values())
     return summary_from_series(series, elapsed=elapsed)

@@ -45,9 +45,14 @@ LLM (``FixedLatencyLLM``):
 ``tool_calls`` (``{"time": "current_time"}``)
     regular expression (searched, case-insensitive, in the last user message) → tool
     name: when it matches and the agent has that tool, the LLM calls it (no arguments)
-    instead of replying. After the tool's output, it replies ``tool_reply``.
+    instead of replying. After the tool's output, it replies ``tool_reply``. The value may
+    also be ``{name: tool, arguments: {...}}``: ``{1}`` or ``{group}`` in an argument's text
+    is replaced by that group of the match, e.g.
+    ``{"order (\\d+)": {name: lookup_order, arguments: {order_id: "{1}"}}}``.
 ``tool_reply`` (``"Here you go: {output}."``)
     ``{output}`` is the tool's output.
+``tool_replies`` (``{}``)
+    tool name → the reply after that tool's output (instead of ``tool_reply``).
 
 TTS (``FixedLatencyTTS``, non-streaming: the session wraps it in ``tts.StreamAdapter``):
 
@@ -64,6 +69,7 @@ TTS (``FixedLatencyTTS``, non-streaming: the session wraps it in ``tts.StreamAda
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 from collections import deque
@@ -89,6 +95,7 @@ from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer
 
 from ..errors import ConfigError
+from ..redaction import safe_repr
 
 if TYPE_CHECKING:
     from ..config.models import LLMConfig, STTConfig, TTSConfig
@@ -140,8 +147,9 @@ class FixedLLMOptions(_Failure):
     replies: list[str] = field(default_factory=list)
     chunks: int = 3
     chunk_interval: float = 0.02
-    tool_calls: dict[str, str] = field(default_factory=lambda: {"time": "current_time"})
+    tool_calls: dict[str, str | dict[str, Any]] = field(default_factory=lambda: {"time": "current_time"})
     tool_reply: str = "Here you go: {output}."
+    tool_replies: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -171,6 +179,8 @@ def _parse_options(cls: type[Any], options: Mapping[str, Any], where: str) -> An
         if value is not None and (not isinstance(value, int | float) or value < 0):
             raise ConfigError(f"{where}.options.{name}: must be a number of seconds >= 0 (got {value!r})")
     opts._check_failure(where)
+    for pattern, call in getattr(opts, "tool_calls", {}).items():
+        _tool_call(call, f"{where}.options.tool_calls.{safe_repr(pattern, 40)}")
     return opts
 
 
@@ -203,7 +213,7 @@ class _FailureInjector:
 
 
 # -- STT -----------------------------------------------------------------------------------
-class FixedLatencySTT(stt.STT):
+class FixedLatencySTT(stt.STT[Any]):
     """Non-streaming STT: sleeps ``latency``, then returns the next scripted transcript."""
 
     def __init__(
@@ -253,7 +263,7 @@ class FixedLatencySTT(stt.STT):
 
 
 # -- LLM -----------------------------------------------------------------------------------
-class FixedLatencyLLM(llm.LLM):
+class FixedLatencyLLM(llm.LLM[Any]):
     """LLM that waits ``ttft``, then streams a scripted reply (or calls a tool)."""
 
     def __init__(self, options: FixedLLMOptions | None = None, *, model: str = PROVIDER_NAME) -> None:
@@ -261,7 +271,10 @@ class FixedLatencyLLM(llm.LLM):
         self.opts = options or FixedLLMOptions()
         self._model = model
         self._replies: deque[str] = deque(self.opts.replies)
-        self._patterns = [(re.compile(p, re.IGNORECASE), name) for p, name in self.opts.tool_calls.items()]
+        self._patterns = [
+            (re.compile(p, re.IGNORECASE), *_tool_call(c, "llm.options.tool_calls"))
+            for p, c in self.opts.tool_calls.items()
+        ]
         self._failures = _FailureInjector(self.opts)
         self.calls = 0
 
@@ -291,18 +304,32 @@ class FixedLatencyLLM(llm.LLM):
         items = chat_ctx.items
         last = items[-1] if items else None
         if isinstance(last, llm.FunctionCallOutput):
-            return self.opts.tool_reply.replace("{output}", last.output), None
+            reply = self.opts.tool_replies.get(last.name, self.opts.tool_reply)
+            return reply.replace("{output}", last.output), None
         user = next(
             (m.text_content or "" for m in reversed(items) if isinstance(m, llm.ChatMessage) and m.role == "user"),
             "",
         )
         available = set(get_fnc_tool_names(tools)) if tools else set()
-        for pattern, name in self._patterns:
-            if name in available and pattern.search(user):
-                call = llm.FunctionToolCall(name=name, arguments="{}", call_id=utils.shortuuid("call_"))
+        for pattern, name, arguments in self._patterns:
+            match = pattern.search(user)
+            if name in available and match:
+                expanded = {k: _expand(v, match) for k, v in arguments.items()}
+                call = llm.FunctionToolCall(name=name, arguments=json.dumps(expanded), call_id=utils.shortuuid("call_"))
                 return "", call
         reply = self._replies.popleft() if self._replies else self.opts.reply
         return reply.replace("{user}", user), None
+
+
+def _tool_call(spec: object, where: str) -> tuple[str, dict[str, Any]]:
+    """(tool name, arguments) from a ``tool_calls`` value, or one ConfigError line at ``where``."""
+    if isinstance(spec, str):
+        return spec, {}
+    if isinstance(spec, dict) and set(spec) <= {"name", "arguments"}:
+        name, arguments = spec.get("name"), spec.get("arguments", {})
+        if isinstance(name, str) and isinstance(arguments, dict):
+            return name, arguments
+    raise ConfigError(f'{where}: each value is a tool name or {{"name": ..., "arguments": {{...}}}}')
 
 
 class _FixedLLMStream(llm.LLMStream):
@@ -339,6 +366,21 @@ class _FixedLLMStream(llm.LLMStream):
         )
 
 
+def _expand(value: Any, match: re.Match[str]) -> Any:
+    """``{1}`` / ``{name}`` in text replaced by that group of ``match``; other values as they are."""
+    if not isinstance(value, str):
+        return value
+
+    def group(m: re.Match[str]) -> str:
+        key = m.group(1)
+        try:
+            return match.group(int(key) if key.isdigit() else key) or ""
+        except (IndexError, re.error):
+            return m.group(0)
+
+    return re.sub(r"\{(\w+)\}", group, value)
+
+
 def _split(text: str, parts: int) -> Iterable[str]:
     """``text`` in up to ``parts`` pieces cut at spaces, concatenating back to ``text``."""
     if parts <= 1 or len(text) < parts:
@@ -355,7 +397,7 @@ def _split(text: str, parts: int) -> Iterable[str]:
 
 
 # -- TTS -----------------------------------------------------------------------------------
-class FixedLatencyTTS(tts.TTS):
+class FixedLatencyTTS(tts.TTS[Any]):
     """Non-streaming TTS: waits ``ttfb``, then pushes a tone (or silence) as long as the text."""
 
     FRAME_MS: ClassVar[int] = 20

@@ -16,7 +16,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from voxplug.persistence.config import async_url
+from voxplug.config.persistence import async_url
 from voxplug.persistence.schema import Base
 
 config = context.config

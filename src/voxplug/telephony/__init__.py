@@ -1,0 +1,1 @@
+"""Phone calls through LiveKit SIP."""

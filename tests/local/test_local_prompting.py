@@ -1,0 +1,264 @@
+"""The voice prompt, tool relevance, the GBNF grammar and the reply guard (no model needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from livekit.agents import llm
+from livekit.agents.voice.transcription.filters import filter_markdown
+
+from voxplug.core.tools import calculate, current_time
+from voxplug.local.grammar import call_schema, turn_grammar
+from voxplug.local.piper import ClauseTokenizer
+from voxplug.local.prompting import FEW_SHOT, VOICE_RULES, relevant_tools, tools_message, voice_messages
+from voxplug.local.replies import SpeechGuard, is_tool_speak, strip_markup
+from voxplug.local.whisper import encoder_frames
+
+BUILTINS = llm.ToolContext([current_time, calculate]).parse_function_tools("openai", strict=False)
+WEATHER: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_forecast",
+        "description": "Get the weather forecast for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def names(schemas: list[dict[str, Any]]) -> list[str]:
+    return [s["function"]["name"] for s in schemas]
+
+
+# phrasings of our own, not the quality benchmark's requests
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Could you tell me the current hour?", ["current_time"]),
+        ("which month are we in", ["current_time"]),
+        ("What year is it now?", ["current_time"]),
+        ("How many weeks are in a year?", []),  # calendar words, but not asking for the date
+        ("what's seven plus five", ["calculate"]),
+        ("How much is 20% of 50?", ["calculate"]),
+        ("what is 81 / 9", ["calculate"]),
+        ("I have two cats and a dog.", []),  # a number, but nothing to compute
+        ("Tell me a story about a dragon.", []),
+        ("", []),
+    ],
+)
+def test_builtin_tools_are_offered_only_when_the_request_calls_for_them(text: str, expected: list[str]) -> None:
+    assert names(relevant_tools(BUILTINS, text)) == expected
+
+
+def test_other_tools_match_on_the_words_of_their_name_and_description() -> None:
+    assert names(relevant_tools([WEATHER], "What's the forecast for Lisbon?")) == ["get_forecast"]
+    assert names(relevant_tools([WEATHER], "Which cities are in Portugal?")) == ["get_forecast"]  # city ~ cities
+    assert relevant_tools([WEATHER], "Sing me a song.") == []
+
+
+def test_voice_messages_add_rules_examples_and_the_tools_before_the_users_message() -> None:
+    history = [
+        {"role": "system", "content": "Be nice."},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "What time is it?"},
+    ]
+    out, keep = voice_messages(history, BUILTINS[:1])
+    assert out[0]["role"] == "system" and out[0]["content"].startswith("Be nice.")
+    assert VOICE_RULES in out[0]["content"]
+    assert keep == 1 + 2 * len(FEW_SHOT)
+    assert [m["content"] for m in out[1:keep:2]] == [q for q, _ in FEW_SHOT]
+    assert out[-2] == tools_message(BUILTINS[:1]) and out[-1] == history[-1]
+    assert history[0]["content"] == "Be nice."  # the input is not modified
+    without, _ = voice_messages(history, [])
+    assert all("<tools>" not in m["content"] for m in without)
+
+
+def test_voice_messages_without_a_system_message_start_with_the_rules() -> None:
+    out, keep = voice_messages([{"role": "user", "content": "Hi"}], [])
+    assert out[0] == {"role": "system", "content": VOICE_RULES}
+    assert out[keep:] == [{"role": "user", "content": "Hi"}]
+
+
+def test_the_call_schema_is_closed_to_the_tools_parameters() -> None:
+    schema = call_schema(BUILTINS)
+    options = schema["oneOf"]
+    assert [o["properties"]["name"]["const"] for o in options] == ["current_time", "calculate"]
+    args = options[0]["properties"]["arguments"]
+    assert args["additionalProperties"] is False
+    assert "title" not in args and "default" not in args["properties"]["timezone"]
+    assert call_schema(BUILTINS[:1])["properties"]["name"] == {"const": "current_time"}
+
+
+def test_the_grammar_offers_speech_alone_without_tools_and_names_each_offered_tool() -> None:
+    speech_only = turn_grammar([])
+    assert speech_only.startswith("root ::= speech\n") and "call" not in speech_only
+    grammar = turn_grammar(BUILTINS)
+    assert grammar.startswith("root ::= call | speech\n")
+    assert '"\\"current_time\\""' in grammar and '"\\"calculate\\""' in grammar
+    rules = {line.split(" ::= ")[0] for line in grammar.splitlines() if " ::= " in line}
+    assert {"root", "call", "call-json", "speech"} <= rules
+    # every rule that is used is defined
+    used = set(re.findall(r"(?<![\w\"-])([a-z][a-z0-9-]*)(?![\w\"-])", " ".join(
+        line.split(" ::= ", 1)[1] for line in grammar.splitlines() if " ::= " in line
+        for line in [re.sub(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]', " ", line)]
+    )))
+    assert used <= rules
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("**Tokyo** is the capital.", "Tokyo is the capital."),
+        ("- first\n- second", "first second"),
+        ("1. Boil water.\n2. Add the egg.", "Boil water. Add the egg."),
+        ("## Answer\nIt is *late*.", "Answer It is late."),
+        ("See [the docs](http://x.y) now", "See the docs now"),
+    ],
+)
+def test_markup_is_stripped(text: str, spoken: str) -> None:
+    assert " ".join(strip_markup(text).split()) == spoken
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You can call the current_time function to get the time.",
+        "Use the `calculate` tool.",
+        "Here is the JSON object you need.",
+        "I'll make a tool call for that.",
+        "Check the weather API.",
+    ],
+)
+def test_tool_speak_is_recognised(text: str) -> None:
+    assert is_tool_speak(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["It is ten past nine in Tokyo.", "Sure, I can help.", "Twenty three times seventeen is 391."]
+)
+def test_answers_are_not_tool_speak(text: str) -> None:
+    assert not is_tool_speak(text)
+
+
+def test_the_guard_releases_whole_clauses_and_stops_at_tool_speak() -> None:
+    guard = SpeechGuard()
+    out = [guard.feed(t) for t in ["Sure", ",", " it", " is", " late", ".", " You", " can", " call", " the"]]
+    # each clause with the space after it: LiveKit's markdown filter, before the TTS, passes a
+    # clause's last punctuation mark on only once it has seen the character after it
+    assert out == ["", "", "Sure, ", "", "", "", "it is late. ", "", "", ""]
+    assert guard.feed(" current_time function.") == "" and guard.flagged
+    assert guard.feed(" More text.") == "" and guard.finish() == ""
+    assert guard.released == "Sure, it is late. "
+
+
+def test_the_guard_releases_the_rest_at_the_end() -> None:
+    guard = SpeechGuard()
+    assert guard.feed("It is 10:45") == ""
+    assert guard.finish() == "It is 10:45"
+    assert not guard.flagged
+
+
+@given(st.lists(st.text(max_size=30), max_size=12))
+def test_the_guard_never_speaks_markup_or_tool_speak(chunks: list[str]) -> None:
+    guard = SpeechGuard()
+    spoken = "".join(guard.feed(c) for c in chunks) + guard.finish()
+    assert spoken == guard.released
+    assert not re.search(r"[*`#|~<>{}\[\]\n]", spoken)
+    assert not is_tool_speak(spoken)
+
+
+@given(st.text(max_size=200))
+def test_strip_markup_leaves_one_line_without_markup(text: str) -> None:
+    once = strip_markup(text)
+    assert "\n" not in once
+    assert not re.search(r"[*`#|~<>{}\[\]]", once)
+    assert strip_markup(once) == once
+
+
+def test_tools_message_gives_each_tool_a_line_with_its_arguments() -> None:
+    content = tools_message([*BUILTINS, WEATHER])["content"]
+    listed = [line for line in content.splitlines() if line.startswith("- ")]
+    assert listed == [
+        '- current_time: Get the current date and time. Arguments: timezone (string, default "UTC"): IANA time '
+        'zone name such as "Europe/Paris"; defaults to UTC.',
+        '- calculate: Evaluate an arithmetic expression, for example "12 * (3 + 4)". Arguments: expression '
+        "(string): the arithmetic expression to evaluate.",
+        "- get_forecast: Get the weather forecast for a city. Arguments: city (string)",
+    ]
+    assert '<tool_call>{"name": <function-name>, "arguments": <args-json-object>}</tool_call>' in content
+    # a forced call (its start is in the prompt): the tool's line, no call format
+    forced = tools_message(BUILTINS[:1], forced=True)["content"]
+    assert forced.splitlines()[1] == listed[0] and "<tool_call>" not in forced
+
+
+async def test_the_clause_tokenizer_hands_over_the_first_clause_at_once() -> None:
+    tokenizer = ClauseTokenizer()
+    # after the first clause, sentences as blingfire splits them (shorter than 20 characters: merged)
+    assert tokenizer.tokenize("Sure, I can help with that. It is late, very late.") == [
+        "Sure,", "I can help with that.", " It is late, very late."
+    ]
+    stream = tokenizer.stream()
+    emitted: list[str] = []
+    pieces = ["Sure", ",", " I", " can", " help", " with", " that", ".",
+              " It", " is", " late", ",", " very", " late", "."]
+    for i, piece in enumerate(pieces):
+        stream.push_text(piece)
+        if i == 2:  # "Sure," is out as soon as the next word begins
+            emitted.append((await stream.__anext__()).token)
+    stream.end_input()
+    emitted += [ev.token async for ev in stream]
+    assert [e.strip() for e in emitted] == ["Sure,", "I can help with that.", "It is late, very late."]
+
+
+class _Reply:
+    """An LLM reply's text as the TTS gets it: through LiveKit's markdown filter, then ours."""
+
+    def __init__(self) -> None:
+        self.chunks: asyncio.Queue[str | None] = asyncio.Queue()
+        self.stream = ClauseTokenizer().stream()
+        self.feeder = asyncio.create_task(self._feed())
+
+    async def _text(self) -> AsyncIterator[str]:
+        while (chunk := await self.chunks.get()) is not None:
+            yield chunk
+
+    async def _feed(self) -> None:
+        async for text in filter_markdown(self._text()):
+            self.stream.push_text(text)
+        self.stream.end_input()
+
+    async def says(self, chunk: str) -> str:
+        await self.chunks.put(chunk)
+        return (await asyncio.wait_for(self.stream.__anext__(), 1)).token.strip()
+
+
+async def test_a_finished_clause_is_handed_over_before_the_next_one_begins() -> None:
+    # the markdown filter holds back the space after a clause's punctuation until more text comes:
+    # a finished clause must still go to Piper at once, not when the next one (a whole clause of
+    # generation, or a tool call after "One moment.") arrives
+    assert await _Reply().says("One moment. ") == "One moment."
+    reply = _Reply()
+    assert await reply.says("I'm doing well, ") == "I'm doing well,"
+    # (a "!" at the end is held back by the markdown filter itself: it could open an image link)
+    assert await reply.says("thank you. ") == "thank you."
+    assert await reply.says("It lies on the river Seine. It is") == "It lies on the river Seine."
+    pending = asyncio.ensure_future(reply.stream.__anext__())
+    await asyncio.sleep(0.2)
+    assert not pending.done()  # "It is" is not finished
+    await reply.chunks.put(" big.")
+    await reply.chunks.put(None)
+    assert (await asyncio.wait_for(pending, 1)).token.strip() == "It is big."
+    await reply.feeder
+
+
+@pytest.mark.parametrize(
+    ("duration", "window", "frames"),
+    [(2.0, 10.0, 1000), (12.5, 10.0, 1350), (40.0, 10.0, 3000), (2.0, 30.0, 3000), (0.5, 1.0, 150)],
+)
+def test_the_whisper_encoder_window(duration: float, window: float, frames: int) -> None:
+    assert encoder_frames(duration, window) == frames
