@@ -172,6 +172,7 @@ class Verdict:
     error: str | None = None
     problems: list[str] = field(default_factory=list)
     voice_to_voice: float | None = None
+    calls: list[str] = field(default_factory=list)  # "name(arguments) -> output", for the JSON
 
     @property
     def acceptable(self) -> bool:
@@ -257,6 +258,7 @@ async def run_voice(config: VoxplugConfig, conversations: list[list[Case]], work
             v = grade(case, heard=res.heard, reply=res.reply, tools=[c["name"] for c in res.tool_calls],
                       error=res.error if not res.ok else None, voice_to_voice=res.voice_to_voice,
                       outputs={c["name"]: c.get("output", "") for c in res.tool_calls})
+            v.calls = [f"{c['name']}({c.get('arguments', '')}) -> {c.get('output', '')}" for c in res.tool_calls]
             verdicts.append(v)
             print(_line(v), flush=True)
     return verdicts
@@ -285,14 +287,17 @@ async def run_text(config: VoxplugConfig, conversations: list[list[Case]]) -> li
                 tools: list[str] = []
                 texts: list[str] = []
                 outputs: dict[str, str] = {}
+                calls: list[str] = []
                 error = None
                 try:
                     result = await asyncio.wait_for(session.run(user_input=case.say), TURN_TIMEOUT)
                     for ev in result.events:
                         if ev.type == "function_call":
                             tools.append(ev.item.name)
+                            calls.append(f"{ev.item.name}({ev.item.arguments})")
                         elif ev.type == "function_call_output":
                             outputs[ev.item.name] = ev.item.output
+                            calls.append(f"-> {ev.item.output}")
                         elif ev.type == "message" and isinstance(ev.item, llm.ChatMessage) \
                                 and ev.item.role == "assistant":
                             texts.append(ev.item.text_content or "")
@@ -302,6 +307,7 @@ async def run_text(config: VoxplugConfig, conversations: list[list[Case]]) -> li
                     await session.aclose()
                     session = await _text_session(config)
                 v = grade(case, heard=None, reply=" ".join(texts), tools=tools, error=error, outputs=outputs)
+                v.calls = calls
                 verdicts.append(v)
                 print(_line(v), flush=True)
         finally:
@@ -361,7 +367,7 @@ async def run_variant(name: str, mode: str, workdir: Path) -> dict[str, Any]:
                    load_after=load_average(), seconds=round(time.monotonic() - started, 1))
     return {"summary": summary, "turns": [
         {**asdict(v.case), "heard": v.heard, "reply": v.reply, "tools": v.tools, "error": v.error,
-         "problems": v.problems, "voice_to_voice": v.voice_to_voice} for v in verdicts
+         "problems": v.problems, "voice_to_voice": v.voice_to_voice, "calls": v.calls} for v in verdicts
     ]}
 
 

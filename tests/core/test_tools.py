@@ -33,7 +33,14 @@ async def test_calculate_is_arithmetic_only() -> None:
     assert await calculate(None, "104 / 12") == "104 / 12 = 8.6667"  # type: ignore[arg-type]
     assert await calculate(None, "0.1 + 0.2") == "0.1 + 0.2 = 0.3"  # type: ignore[arg-type]
     assert await calculate(None, "10 ** 20") == "10 ** 20 = 1e+20"  # type: ignore[arg-type]
-    for hostile in ("__import__('os').system('true')", "9 ** 9999", "1 / 0", "x + 1", "1+" * 200 + "1"):
+    # percentages as people say them; "%" between two operands is still the remainder
+    assert await calculate(None, "15% of 80") == "15% of 80 = 12"  # type: ignore[arg-type]
+    assert await calculate(None, "80 * 15%") == "80 * 15% = 12"  # type: ignore[arg-type]
+    assert await calculate(None, "2.5 % OF (40 + 40)") == "2.5 % OF (40 + 40) = 2"  # type: ignore[arg-type]
+    assert await calculate(None, "10 % 3") == "10 % 3 = 1"  # type: ignore[arg-type]
+    assert await calculate(None, "10 % (4 - 1)") == "10 % (4 - 1) = 1"  # type: ignore[arg-type]
+    hostiles = ("__import__('os').system('true')", "9 ** 9999", "1 / 0", "x + 1", "1+" * 200 + "1", "5% of", "% of 3")
+    for hostile in hostiles:
         with pytest.raises(ToolError):
             await calculate(None, hostile)  # type: ignore[arg-type]
     with pytest.raises(ToolError):

@@ -15,8 +15,16 @@ from livekit.agents.voice.transcription.filters import filter_markdown
 
 from voxplug.core.tools import calculate, current_time
 from voxplug.local.grammar import call_schema, turn_grammar
+from voxplug.local.llama import LlamaOptions
 from voxplug.local.piper import ClauseTokenizer
-from voxplug.local.prompting import FEW_SHOT, VOICE_RULES, relevant_tools, tools_message, voice_messages
+from voxplug.local.prompting import (
+    FEW_SHOT,
+    VOICE_RULES,
+    digits_for_number_words,
+    relevant_tools,
+    tools_message,
+    voice_messages,
+)
 from voxplug.local.replies import SpeechGuard, is_tool_speak, strip_markup
 from voxplug.local.whisper import encoder_frames
 
@@ -76,6 +84,51 @@ def test_voice_messages_add_rules_examples_and_the_tools_before_the_users_messag
     assert history[0]["content"] == "Be nice."  # the input is not modified
     without, _ = voice_messages(history, [])
     assert all("<tools>" not in m["content"] for m in without)
+
+
+_ONES = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def _spelled(n: int) -> str:
+    """An English number as people say it (British "and" included), below a million."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else f" {_ONES[n % 10]}")
+    if n < 1000:
+        return f"{_ONES[n // 100]} hundred" + ("" if n % 100 == 0 else f" and {_spelled(n % 100)}")
+    return f"{_spelled(n // 1000)} thousand" + ("" if n % 1000 == 0 else f" {_spelled(n % 1000)}")
+
+
+@given(st.integers(min_value=4, max_value=999_999), st.integers(min_value=4, max_value=99))
+def test_spoken_numbers_reach_the_model_as_digits(a: int, b: int) -> None:
+    assert digits_for_number_words(f"Divide {_spelled(a)} by {_spelled(b)}.", "en") == f"Divide {a} by {b}."
+
+
+def test_lone_small_numbers_and_other_words_stay_words() -> None:
+    for text in ("One moment, please.", "Give me a second.", "Can you spell the word necessary for me?",
+                 "Which one is mine?", "Move it to Friday."):
+        assert digits_for_number_words(text, "en") == text
+
+
+def test_the_voice_prompt_shows_every_user_message_with_digits() -> None:
+    history = [
+        {"role": "user", "content": "What is twenty three times seventeen?"},
+        {"role": "assistant", "content": "Twenty three times seventeen is 391."},
+        {"role": "user", "content": "And fifteen percent of eighty?"},
+    ]
+    out, keep = voice_messages(history, BUILTINS[1:], numbers="en")
+    assert [m["content"] for m in out[keep:] if m["role"] == "user"] == [
+        "What is 23 times 17?", "And 15 percent of 80?"]
+    assert out[keep + 1]["content"] == history[1]["content"]  # the agent's own words are left as said
+    same, _ = voice_messages(history, BUILTINS[1:])
+    assert next(m["content"] for m in same[keep:] if m["role"] == "user") == history[0]["content"]
+    with pytest.raises(ValueError, match="spoken_numbers"):
+        LlamaOptions(spoken_numbers="xx")
 
 
 def test_voice_messages_without_a_system_message_start_with_the_rules() -> None:
@@ -186,8 +239,8 @@ def test_tools_message_gives_each_tool_a_line_with_its_arguments() -> None:
     assert listed == [
         '- current_time: Get the current date and time. Arguments: timezone (string, default "UTC"): IANA time '
         'zone name such as "Europe/Paris"; defaults to UTC.',
-        '- calculate: Evaluate an arithmetic expression, for example "12 * (3 + 4)". Arguments: expression '
-        "(string): the arithmetic expression to evaluate.",
+        '- calculate: Evaluate an arithmetic expression, for example "12 * (3 + 4)" or "15% of 80". '
+        "Arguments: expression (string): the arithmetic expression to evaluate.",
         "- get_forecast: Get the weather forecast for a city. Arguments: city (string)",
     ]
     assert '<tool_call>{"name": <function-name>, "arguments": <args-json-object>}</tool_call>' in content

@@ -155,7 +155,10 @@ def dial_in(deployment: Deployment, *, headers: dict[str, str] | None = None) ->
 
 
 def heard(whisper: Any, call: PhoneCall, window: tuple[float, float]) -> str:
+    """What the phone heard from ``start`` until its speech after ``end`` (the agent's record that
+    it finished) has ended."""
     start, end = window
+    end = call.speech_end_after(end)
     return transcribe(whisper, call.audio(start - 0.3, end + 0.3), call.phone.clock_rate)
 
 

@@ -35,7 +35,7 @@ from ..config.models import LLMConfig
 from ..errors import ConfigError
 from ._common import cached_model, default_threads, ensure_installed, options_from, require
 from .grammar import arguments_grammar, turn_grammar
-from .prompting import relevant_tools, tool_name, voice_messages
+from .prompting import NUMBER_LANGUAGES, relevant_tools, tool_name, voice_messages
 from .replies import FALLBACK_REPLY, NUDGE, SpeechGuard
 from .toolcalls import ParsedOutput, ToolCallSplitter, parse_tool_calls
 from .weights import QWEN_GGUF, qwen_gguf_path
@@ -149,6 +149,9 @@ class LlamaOptions:
     # said at once on a turn the grammar makes call a tool, while the call is written and run: the
     # answer comes only after a second generation (P3's slowest turns); "" says nothing
     call_filler: str = "One moment."
+    # the language whose spelled-out numbers the voice prompt shows the model as digits
+    # (prompting.digits_for_number_words); "" leaves the user's words as they are
+    spoken_numbers: str = "en"
 
     def __post_init__(self) -> None:
         if self.tool_history not in ("note", "template"):
@@ -161,6 +164,8 @@ class LlamaOptions:
             raise ValueError("n_ctx must be at least 256")
         if not 1 <= self.max_tokens < self.n_ctx:
             raise ValueError("max_tokens must be between 1 and n_ctx - 1")
+        if self.spoken_numbers and self.spoken_numbers not in NUMBER_LANGUAGES:
+            raise ValueError(f"spoken_numbers must be '' or one of {', '.join(sorted(NUMBER_LANGUAGES))}")
         if self.n_threads < 0 or self.n_batch < 1:
             raise ValueError("n_threads must be 0 (auto) or more, n_batch at least 1")
 
@@ -507,7 +512,7 @@ def build_prompt(
     keep: int | None = None
     template_tools = schemas
     if voice:
-        messages, keep = voice_messages(messages, schemas, forced=forced)
+        messages, keep = voice_messages(messages, schemas, forced=forced, numbers=opts.spoken_numbers)
         template_tools = []
     if nudge:
         messages.append({"role": "system", "content": NUDGE})
@@ -534,6 +539,8 @@ class LocalLlamaLLM(llm.LLM[Any]):
         ensure_installed("llama_cpp", package="llama-cpp-python", extra="local-llm")
         ensure_installed("jinja2", package="jinja2", extra="local-llm")
         self._opts = options or LlamaOptions()
+        if self._opts.spoken_numbers:
+            ensure_installed("text_to_num", package="text2num", extra="local-llm")
         self._resolved = resolve_model(model)
         self._loaded: LoadedLlama | None = None
 

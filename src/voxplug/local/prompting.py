@@ -19,7 +19,9 @@ from typing import Any
 __all__ = [
     "BUILTIN_TRIGGERS",
     "FEW_SHOT",
+    "NUMBER_LANGUAGES",
     "VOICE_RULES",
+    "digits_for_number_words",
     "relevant_tools",
     "tool_name",
     "tools_message",
@@ -150,13 +152,37 @@ def tools_message(schemas: Iterable[dict[str, Any]], *, forced: bool = False) ->
     }
 
 
+# the languages text2num reads number words in
+NUMBER_LANGUAGES = frozenset(("en", "fr", "es", "pt", "de", "nl", "it", "da"))
+
+
+def digits_for_number_words(text: str, language: str) -> str:
+    """``text`` with its spelled-out numbers as digits: "Divide one hundred and forty four by
+    twelve." -> "Divide 144 by 12.". A lone small number stays a word ("one moment", "a second").
+
+    The packaged 0.5B model turns number words into a tool's arguments badly: asked that, it
+    called ``calculate("124 / 104")`` (benchmarks/q1_reply_quality.py, text mode); Whisper writes
+    digits already, typed and console text need this.
+    """
+    # the local-llm extra (text2num): voxplug.local imports without its extras installed
+    from text_to_num import alpha2digit
+
+    return str(alpha2digit(text, language))
+
+
 def voice_messages(
-    messages: list[dict[str, Any]], schemas: Sequence[dict[str, Any]], *, forced: bool = False
+    messages: list[dict[str, Any]], schemas: Sequence[dict[str, Any]], *, forced: bool = False,
+    numbers: str = "",
 ) -> tuple[list[dict[str, Any]], int]:
     """The voice prompt around template messages: rules in the system message, the examples after
-    it, ``schemas`` described just before the last user message. Returns the messages and how many
-    leading ones must never be dropped to fit the context (the system prompt and the examples)."""
+    it, ``schemas`` described just before the last user message, the user's number words as digits
+    when ``numbers`` names their language. Returns the messages and how many leading ones must
+    never be dropped to fit the context (the system prompt and the examples)."""
     out = [dict(m) for m in messages]
+    if numbers:  # every user message, not only the last: the prompt's prefix stays the same from turn to turn
+        for m in out:
+            if m["role"] == "user" and isinstance(m.get("content"), str):
+                m["content"] = digits_for_number_words(m["content"], numbers)
     if out and out[0]["role"] == "system":
         out[0]["content"] = f"{out[0]['content']}\n\n{VOICE_RULES}".strip()
     else:

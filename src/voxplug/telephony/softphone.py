@@ -134,6 +134,20 @@ class PhoneCall:
             chunks = [s for at, s in self._heard.frames if start < at <= end]
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
+    def speech_end_after(self, moment: float, *, quiet: float = 1.0, timeout: float = 15.0) -> float:
+        """When the speech heard after ``moment`` ended: waits until the line has been quiet for
+        ``quiet`` seconds (at most ``timeout``). An agent's record that it finished speaking comes
+        before its last words reach the phone (LiveKit, the SIP bridge and the jitter buffer are in
+        between): a loaded test run cut "... closes late in the evening." at "late"."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                last = max(self._heard.loud[-1] if self._heard.loud else moment, moment)
+            now = time.monotonic()
+            if now - last >= quiet or now >= deadline:
+                return last + FRAME_MS / 1000
+            time.sleep(FRAME_MS / 1000)
+
     def first_speech_after(self, moment: float) -> float | None:
         with self._lock:
             loud = list(self._heard.loud)
