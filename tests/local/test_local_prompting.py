@@ -25,7 +25,7 @@ from voxplug.local.prompting import (
     tools_message,
     voice_messages,
 )
-from voxplug.local.replies import SpeechGuard, is_tool_speak, strip_markup
+from voxplug.local.replies import SpeechGuard, is_echo, is_tool_speak, strip_markup
 from voxplug.local.whisper import encoder_frames
 
 BUILTINS = llm.ToolContext([current_time, calculate]).parse_function_tools("openai", strict=False)
@@ -207,6 +207,46 @@ def test_the_guard_releases_whole_clauses_and_stops_at_tool_speak() -> None:
     assert guard.feed(" current_time function.") == "" and guard.flagged
     assert guard.feed(" More text.") == "" and guard.finish() == ""
     assert guard.released == "Sure, it is late. "
+
+
+# (reply, request) pairs from benchmarks/q1_reply_quality.py runs (voice mode)
+ECHOES = [
+    ("The road rode the open and to hit.", "The road rode the open and to hit."),
+    ("Please set the timer for 10 minutes.", "Please set the timer for 10 minutes."),
+    ("The white woman read and 44 white whales.", "The white woman read and 44 white whale."),
+    ("Good morning! How are you today?", "Good morning! How are you today?"),
+]
+ANSWERS = [
+    ("The capital of Japan is Tokyo.", "What is the capital of Japan?"),
+    ("23 times 17 equals 391.", "What is 23 times 17?"),
+    ("The time in it right now is Wednesday 2 December 2026, 3:23 PM.", "What time in it right now?"),
+    ("You can check your order status on the website or app.", "My order hasn't arrived yet. What should I do?"),
+    ("Thank you, goodbye!", "Thank you, goodbye."),  # too short to be an echo
+]
+
+
+@pytest.mark.parametrize(("reply", "asked"), ECHOES)
+def test_a_reply_that_says_the_users_words_back_is_an_echo(reply: str, asked: str) -> None:
+    assert is_echo(reply, asked)
+
+
+@pytest.mark.parametrize(("reply", "asked"), ANSWERS)
+def test_a_reply_that_starts_like_the_question_is_not_an_echo(reply: str, asked: str) -> None:
+    assert not is_echo(reply, asked)
+
+
+def test_the_guard_stops_an_echo_before_it_is_spoken() -> None:
+    request = "Good morning! How are you today?"
+    guard = SpeechGuard(request)
+    assert guard.feed("Good morning! ") == "Good morning! "  # not an echo yet: two words
+    assert guard.feed("How are you today? ") == "" and guard.flagged and guard.reason == "echo"
+    assert guard.finish() == ""
+    # without the user's message (or with another one) the same reply is spoken
+    other = SpeechGuard()
+    assert other.feed("Good morning! How are you today? ") == "Good morning! How are you today? "
+    assert not other.flagged and other.reason == ""
+    tool_speak = SpeechGuard(request)
+    assert tool_speak.feed("Call the `current_time` function. ") == "" and tool_speak.reason == "tool-speak"
 
 
 def test_the_guard_releases_the_rest_at_the_end() -> None:

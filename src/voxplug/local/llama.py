@@ -7,8 +7,8 @@ small model with only the tools the turn needs (``prompting``), and a turn that 
 constrained by a GBNF grammar to a valid call of one of them (``grammar``); with ``prompt:
 template`` the template's own tool section lists every tool. Tool calls are parsed leniently
 from the generated text (``toolcalls``). Plain replies are streamed a clause at a time through a
-guard that strips markup and stops a reply that talks about functions, which is then asked
-again without tools (``replies``).
+guard that strips markup and stops a reply that talks about functions or says the user's words
+back, which is then asked again without tools (``replies``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ..errors import ConfigError
 from ._common import cached_model, default_threads, ensure_installed, options_from, require
 from .grammar import arguments_grammar, turn_grammar
 from .prompting import NUMBER_LANGUAGES, relevant_tools, tool_name, voice_messages
-from .replies import FALLBACK_REPLY, NUDGE, SpeechGuard
+from .replies import ECHO_FALLBACK, FALLBACK_REPLY, NUDGE, SpeechGuard
 from .toolcalls import ParsedOutput, ToolCallSplitter, parse_tool_calls
 from .weights import QWEN_GGUF, qwen_gguf_path
 
@@ -598,7 +598,7 @@ class _Generation:
     completion_tokens: int = 0
     streamed_text: str = ""
     parsed: ParsedOutput | None = None  # the buffered part, when the reply looked like a call
-    tool_speak: bool = False  # the guard stopped it
+    flagged: str = ""  # why the guard stopped it: "tool-speak", "echo"
 
 
 def _clean_arguments(arguments: str, schema: dict[str, Any] | None) -> str:
@@ -682,7 +682,7 @@ class LocalLlamaStream(llm.LLMStream):
 
         worker = loop.run_in_executor(None, work)
         splitter = ToolCallSplitter(tools_enabled=bool(prepared.schemas))
-        guard = SpeechGuard() if self._local.options.reply_filter else None
+        guard = SpeechGuard(_last_user_text(self._chat_ctx)) if self._local.options.reply_filter else None
         result = _Generation()
 
         def speak(text: str) -> None:
@@ -702,13 +702,13 @@ class LocalLlamaStream(llm.LLMStream):
                     break
                 speak(splitter.feed(item))
                 if guard is not None and guard.flagged:
-                    break  # tool-speak: stop generating, the caller asks again
+                    break  # tool-speak or an echo: stop generating, the caller asks again
             text, buffered = splitter.finish()
             speak(text)
             if guard is not None:
                 result.streamed_text += self._send_text(guard.finish())
-                result.tool_speak = guard.flagged
-            if buffered and not result.tool_speak:
+                result.flagged = guard.reason
+            if buffered and not result.flagged:
                 result.parsed = parse_tool_calls(buffered, prepared.schemas.keys())
         finally:
             cancelled.set()
@@ -725,22 +725,25 @@ class LocalLlamaStream(llm.LLMStream):
         prompt_tokens_used, completion_tokens = len(prepared.tokens), gen.completion_tokens
         parsed = gen.parsed
         retry: str | None = None
-        if gen.tool_speak:
+        if gen.flagged == "tool-speak":
             retry = "talked about functions"
+        elif gen.flagged == "echo":
+            retry = "said the user's words back"
         elif parsed and parsed.tool_calls and not gen.streamed_text:
             answered = answered_calls(self._chat_ctx)
             if all((c.name, _canonical(c.arguments)) in answered for c in parsed.tool_calls):
                 retry = "repeated an answered tool call"  # it asks again for what it was just told
         if retry is not None:
             logger.info("%s %s; answering without tools", self._local.model, retry)
-            prepared = await asyncio.to_thread(self._prepare, loaded, with_tools=False, nudge=gen.tool_speak)
+            prepared = await asyncio.to_thread(
+                self._prepare, loaded, with_tools=False, nudge=bool(gen.flagged))
             first_text = gen.streamed_text
             gen = await self._stream_generation(prepared)
             prompt_tokens_used += len(prepared.tokens)
             completion_tokens += gen.completion_tokens
             parsed = gen.parsed
-            if gen.tool_speak and not (first_text or gen.streamed_text):
-                self._send_text(FALLBACK_REPLY)
+            if gen.flagged and not (first_text or gen.streamed_text):
+                self._send_text(ECHO_FALLBACK if gen.flagged == "echo" else FALLBACK_REPLY)
         if parsed:
             self._send_parsed(parsed, prepared.schemas)
 
