@@ -16,7 +16,7 @@ from difflib import SequenceMatcher
 
 __all__ = ["ECHO_FALLBACK", "FALLBACK_REPLY", "NUDGE", "SpeechGuard", "is_echo", "is_tool_speak", "strip_markup"]
 
-# what the model is told when it is asked again after tool-speak
+# what the model is told when it is asked again after tool-speak or an echo
 NUDGE = (
     "Answer the user's last message yourself, in plain spoken words. Do not mention functions, tools, "
     "code or JSON."
