@@ -287,17 +287,18 @@ async def run_text(config: VoxplugConfig, conversations: list[list[Case]]) -> li
                 tools: list[str] = []
                 texts: list[str] = []
                 outputs: dict[str, str] = {}
-                calls: list[str] = []
+                calls: dict[str, str] = {}  # by call id
                 error = None
                 try:
                     result = await asyncio.wait_for(session.run(user_input=case.say), TURN_TIMEOUT)
                     for ev in result.events:
                         if ev.type == "function_call":
                             tools.append(ev.item.name)
-                            calls.append(f"{ev.item.name}({ev.item.arguments})")
+                            calls[ev.item.call_id] = f"{ev.item.name}({ev.item.arguments})"
                         elif ev.type == "function_call_output":
                             outputs[ev.item.name] = ev.item.output
-                            calls.append(f"-> {ev.item.output}")
+                            # one "name(arguments) -> output" a call, as in voice mode
+                            calls[ev.item.call_id] = f"{calls.get(ev.item.call_id, ev.item.name)} -> {ev.item.output}"
                         elif ev.type == "message" and isinstance(ev.item, llm.ChatMessage) \
                                 and ev.item.role == "assistant":
                             texts.append(ev.item.text_content or "")
@@ -307,7 +308,7 @@ async def run_text(config: VoxplugConfig, conversations: list[list[Case]]) -> li
                     await session.aclose()
                     session = await _text_session(config)
                 v = grade(case, heard=None, reply=" ".join(texts), tools=tools, error=error, outputs=outputs)
-                v.calls = calls
+                v.calls = list(calls.values())
                 verdicts.append(v)
                 print(_line(v), flush=True)
         finally:
