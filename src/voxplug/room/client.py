@@ -11,7 +11,7 @@ import bisect
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -287,6 +287,19 @@ class RoomCaller:
             t for t in self.transcripts
             if t.final and t.received_at > after and (t.speaker == self.identity) == caller
         ]
+
+    async def wait_for_final_transcripts(
+        self, after: float, *, caller: bool, until: Callable[[list[AgentTranscript]], bool] = bool,
+        timeout: float = 60.0,
+    ) -> list[AgentTranscript]:
+        """:meth:`final_transcripts` once ``until`` holds for them (by default: once there is
+        one), or as they are after ``timeout``. The agent's transcript of a reply turns final when
+        its audio has played out: on a loaded machine more than a second after the caller heard
+        the audio end."""
+        deadline = time.monotonic() + timeout
+        while not until(found := self.final_transcripts(after, caller=caller)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return found
 
     def last_agent_speech_after(self, moment: float) -> float | None:
         """When the agent's latest loud frame after ``moment`` arrived (None: silent since)."""
