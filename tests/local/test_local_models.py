@@ -106,6 +106,23 @@ async def test_llm_streams_a_reply_a_clause_at_a_time(llama_llm) -> None:  # typ
     assert "".join(pieces) == text
 
 
+@pytest.mark.parametrize(("request_", "refusal"), [
+    ("Please set a timer for 10 minutes.", "Sorry, I can't"),  # the model said "Sure, I can set a timer ..."
+    ("What's the weather like today?", "Sorry, I can't check"),  # "The weather is sunny today."
+])
+async def test_llm_refuses_what_it_would_have_pretended(llama_llm, request_: str, refusal: str) -> None:  # type: ignore[no-untyped-def]
+    _, text, calls = await run(llama_llm, chat(request_))
+    assert text.startswith(refusal) and len(text) > len(refusal) + 3, text
+    assert calls == []
+
+
+async def test_llm_spells_a_word_letter_by_letter(llama_llm) -> None:  # type: ignore[no-untyped-def]
+    # without the opening the model said "Sure, I can spell "spider" for you."
+    _, text, calls = await run(llama_llm, chat("Can you spell the word necessary for me?"))
+    assert text.startswith("Necessary is spelled N, E, C, E, S, S, A, R, Y."), text
+    assert len(text) < 200 and calls == []
+
+
 async def test_llm_calls_a_registered_tool(llama_llm) -> None:  # type: ignore[no-untyped-def]
     _, text, calls = await run(llama_llm, chat("What time is it in Tokyo?"), [current_time])
     assert len(calls) == 1, text

@@ -25,7 +25,15 @@ from voxplug.local.prompting import (
     tools_message,
     voice_messages,
 )
-from voxplug.local.replies import SpeechGuard, is_echo, is_tool_speak, strip_markup
+from voxplug.local.replies import (
+    SpeechGuard,
+    asks_live_information,
+    claims_an_action,
+    is_echo,
+    is_tool_speak,
+    spelled_out,
+    strip_markup,
+)
 from voxplug.local.whisper import encoder_frames
 
 BUILTINS = llm.ToolContext([current_time, calculate]).parse_function_tools("openai", strict=False)
@@ -202,8 +210,9 @@ def test_the_guard_releases_whole_clauses_and_stops_at_tool_speak() -> None:
     guard = SpeechGuard()
     out = [guard.feed(t) for t in ["Sure", ",", " it", " is", " late", ".", " You", " can", " call", " the"]]
     # each clause with the space after it: LiveKit's markdown filter, before the TTS, passes a
-    # clause's last punctuation mark on only once it has seen the character after it
-    assert out == ["", "", "Sure, ", "", "", "", "it is late. ", "", "", ""]
+    # clause's last punctuation mark on only once it has seen the character after it; an
+    # opening "Sure," waits for the clause after it, which may be a pretence to stop
+    assert out == ["", "", "", "", "", "", "Sure, it is late. ", "", "", ""]
     assert guard.feed(" current_time function.") == "" and guard.flagged
     assert guard.feed(" More text.") == "" and guard.finish() == ""
     assert guard.released == "Sure, it is late. "
@@ -247,6 +256,89 @@ def test_the_guard_stops_an_echo_before_it_is_spoken() -> None:
     assert not other.flagged and other.reason == ""
     tool_speak = SpeechGuard(request)
     assert tool_speak.feed("Call the `current_time` function. ") == "" and tool_speak.reason == "tool-speak"
+
+
+# replies of the packaged model (Q1 runs) that claim to do what no tool did, and others like them
+CLAIMS = [
+    "Sure, I can set a timer for 10 minutes.", "Sure, I'll set a timer for 10 minutes.",
+    "I have booked a table for two.", "I've sent the message.", "Let me call them for you.",
+    "OK, I will remind you tomorrow.", "I moved it to Friday.",
+]
+NOT_CLAIMS = [
+    "You can call your dentist's office to move it.", "Sure, I can help you with that.", "Sorry, I can't set timers.",
+    "Try going to bed at the same time every night.", "A spider has eight legs.", "I recommend calling the store.",
+    "The capital of Japan is Tokyo.", "Let me think.",
+]
+
+
+@pytest.mark.parametrize("text", CLAIMS)
+def test_a_reply_claiming_an_action_is_recognised(text: str) -> None:
+    assert claims_an_action(text)
+
+
+@pytest.mark.parametrize("text", NOT_CLAIMS)
+def test_other_replies_claim_no_action(text: str) -> None:
+    assert not claims_an_action(text)
+
+
+@pytest.mark.parametrize("request_", [
+    "What's the weather like today?", "Any news this morning?", "How is the traffic on the bridge?",
+    "What is the Apple stock price?", "Tell me the score of the game.",
+])
+def test_questions_about_live_information(request_: str) -> None:
+    assert asks_live_information(request_)
+
+
+@pytest.mark.parametrize("request_", [
+    "I love rainy weather.", "What is the capital of Japan?", "How do I boil an egg?", "Who wrote Romeo and Juliet?",
+])
+def test_other_requests_ask_nothing_live(request_: str) -> None:
+    assert not asks_live_information(request_)
+
+
+def test_the_guard_stops_a_pretended_action_before_any_of_it_is_spoken() -> None:
+    guard = SpeechGuard("Please set a timer for 10 minutes.")
+    assert [guard.feed(t) for t in ["Sure", ", ", "I can", " set a timer", " for 10 minutes", ". "]] == [""] * 6
+    assert guard.flagged and guard.reason == "action" and guard.finish() == "" and guard.released == ""
+    # a refusal, or a report of what a tool did this turn, is spoken
+    refusal = SpeechGuard("Please set a timer for 10 minutes.")
+    assert refusal.feed("Sorry, I can't set a timer. ") == "Sorry, I can't set a timer. " and not refusal.flagged
+    after_tool = SpeechGuard("Please set a timer for 10 minutes.", tools_used=True)
+    assert after_tool.feed("Done, I have set your timer. ") != "" and not after_tool.flagged
+
+
+def test_the_guard_stops_made_up_live_information_unless_a_tool_gave_it() -> None:
+    made_up = SpeechGuard("What's the weather like today?")
+    assert made_up.feed("The weather is sunny today. ") == "" and made_up.reason == "live"
+    refusal = SpeechGuard("What's the weather like today?")
+    said = refusal.feed("Sorry, I can't check the weather. You can use a weather app. ")
+    assert said == "Sorry, I can't check the weather. You can use a weather app. " and not refusal.flagged
+    from_tool = SpeechGuard("What's the weather like today?", tools_used=True)
+    assert from_tool.feed("It is sunny and 21 degrees. ") == "It is sunny and 21 degrees. "
+
+
+@pytest.mark.parametrize(("request_", "reply"), [
+    ("Can you spell the word necessary for me?", "Necessary is spelled N, E, C, E, S, S, A, R, Y."),
+    ('How do you spell "rhythm"?', "Rhythm is spelled R, H, Y, T, H, M."),
+    ("How is Wednesday spelled?", "Wednesday is spelled W, E, D, N, E, S, D, A, Y."),
+    ("Could you spell out the name Siobhan, please?", "Siobhan is spelled S, I, O, B, H, A, N."),
+])
+def test_a_request_to_spell_a_word_gets_its_letters(request_: str, reply: str) -> None:
+    assert spelled_out(request_) == reply
+
+
+@pytest.mark.parametrize("request_", [
+    "Can you spell it?", "Please spell my name right.", "What is a magic spell?", "How is Wednesday?",
+    "How is the weather?", "Spell " + "x" * 40,
+])
+def test_other_requests_spell_nothing(request_: str) -> None:
+    assert spelled_out(request_) == ""
+
+
+@given(st.text(max_size=300))
+def test_spelling_any_text_is_bounded(text: str) -> None:
+    reply = spelled_out(text)
+    assert len(reply) <= 4 * 30 + 20 and (not reply or reply.endswith("."))
 
 
 def test_the_guard_releases_the_rest_at_the_end() -> None:

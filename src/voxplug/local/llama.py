@@ -36,7 +36,7 @@ from ..errors import ConfigError
 from ._common import cached_model, default_threads, ensure_installed, options_from, require
 from .grammar import arguments_grammar, turn_grammar
 from .prompting import NUMBER_LANGUAGES, relevant_tools, tool_name, voice_messages
-from .replies import ECHO_FALLBACK, FALLBACK_REPLY, NUDGE, SpeechGuard
+from .replies import ECHO_FALLBACK, FALLBACK_REPLY, NUDGE, REFUSAL_OPENINGS, SpeechGuard, spelled_out
 from .toolcalls import ParsedOutput, ToolCallSplitter, parse_tool_calls
 from .weights import QWEN_GGUF, SplitWeights, assemble, locate
 
@@ -152,6 +152,8 @@ class LlamaOptions:
     # the language whose spelled-out numbers the voice prompt shows the model as digits
     # (prompting.digits_for_number_words); "" leaves the user's words as they are
     spoken_numbers: str = "en"
+    # a request to spell a word gets its letters as the reply's opening (replies.spelled_out)
+    spell_words: bool = True
 
     def __post_init__(self) -> None:
         if self.tool_history not in ("note", "template"):
@@ -492,8 +494,10 @@ class Prepared:
 def build_prompt(
     loaded: LoadedLlama, opts: LlamaOptions, chat_ctx: ChatContext, tools: list[Tool],
     tool_choice: NotGivenOr[ToolChoice] = NOT_GIVEN, *, with_tools: bool = True, nudge: bool = False,
+    opening: str = "",
 ) -> Prepared:
-    """Render and tokenize the prompt for ``chat_ctx`` under ``opts`` (blocking: tokenizes)."""
+    """Render and tokenize the prompt for ``chat_ctx`` under ``opts`` (blocking: tokenizes);
+    ``opening``: the reply's first words, given to the model (and spoken) for it to finish."""
     voice = opts.prompt == "voice"
     schemas = _tool_schemas(tools, tool_choice) if with_tools else []
     if voice and answered_calls(chat_ctx):
@@ -530,7 +534,11 @@ def build_prompt(
     # reply took (P3: "What is the capital of France?" 966 ms with the speech grammar, 574 ms
     # without); the reply guard cleans plain speech instead
     grammar = turn_grammar(schemas, require_call=require) if opts.grammar and schemas else None
-    return Prepared(tokens, by_name, grammar, filler=filler)
+    if not (opening or schemas or answered_calls(chat_ctx)) and opts.spell_words:
+        opening = spelled_out(_last_user_text(chat_ctx))
+    if opening:
+        tokens = tokens + loaded.llama.tokenize(opening.encode("utf-8"), add_bos=False, special=False)
+    return Prepared(tokens, by_name, grammar, prefix=opening, filler=filler)
 
 
 # -- the provider -----------------------------------------------------------------------------
@@ -596,12 +604,21 @@ class LocalLlamaLLM(llm.LLM[Any]):
         )
 
 
+# why a generation is asked again (logged), by the reply guard's reason
+_RETRIED = {
+    "tool-speak": "talked about functions",
+    "echo": "said the user's words back",
+    "action": "claimed to do something no tool did",
+    "live": "answered a question about live information without a tool",
+}
+
+
 @dataclass
 class _Generation:
     completion_tokens: int = 0
     streamed_text: str = ""
     parsed: ParsedOutput | None = None  # the buffered part, when the reply looked like a call
-    flagged: str = ""  # why the guard stopped it: "tool-speak", "echo"
+    flagged: str = ""  # why the guard stopped it: a key of _RETRIED
 
 
 def _clean_arguments(arguments: str, schema: dict[str, Any] | None) -> str:
@@ -631,10 +648,12 @@ class LocalLlamaStream(llm.LLMStream):
         self._tool_choice = tool_choice
         self._id = f"local-{uuid.uuid4().hex[:12]}"
 
-    def _prepare(self, loaded: LoadedLlama, *, with_tools: bool = True, nudge: bool = False) -> Prepared:
+    def _prepare(
+        self, loaded: LoadedLlama, *, with_tools: bool = True, nudge: bool = False, opening: str = "",
+    ) -> Prepared:
         return build_prompt(
             loaded, self._local.options, self._chat_ctx, self._tools, self._tool_choice,
-            with_tools=with_tools, nudge=nudge,
+            with_tools=with_tools, nudge=nudge, opening=opening,
         )
 
     def _generate(self, prepared: Prepared, emit: Any, cancelled: threading.Event) -> int:
@@ -685,7 +704,10 @@ class LocalLlamaStream(llm.LLMStream):
 
         worker = loop.run_in_executor(None, work)
         splitter = ToolCallSplitter(tools_enabled=bool(prepared.schemas))
-        guard = SpeechGuard(_last_user_text(self._chat_ctx)) if self._local.options.reply_filter else None
+        guard = (
+            SpeechGuard(_last_user_text(self._chat_ctx), tools_used=bool(answered_calls(self._chat_ctx)))
+            if self._local.options.reply_filter else None
+        )
         result = _Generation()
 
         def speak(text: str) -> None:
@@ -727,19 +749,16 @@ class LocalLlamaStream(llm.LLMStream):
         gen = await self._stream_generation(prepared)
         prompt_tokens_used, completion_tokens = len(prepared.tokens), gen.completion_tokens
         parsed = gen.parsed
-        retry: str | None = None
-        if gen.flagged == "tool-speak":
-            retry = "talked about functions"
-        elif gen.flagged == "echo":
-            retry = "said the user's words back"
-        elif parsed and parsed.tool_calls and not gen.streamed_text:
+        retry = _RETRIED.get(gen.flagged)
+        if retry is None and parsed and parsed.tool_calls and not gen.streamed_text:
             answered = answered_calls(self._chat_ctx)
             if all((c.name, _canonical(c.arguments)) in answered for c in parsed.tool_calls):
                 retry = "repeated an answered tool call"  # it asks again for what it was just told
         if retry is not None:
             logger.info("%s %s; answering without tools", self._local.model, retry)
+            opening = REFUSAL_OPENINGS.get(gen.flagged, "")
             prepared = await asyncio.to_thread(
-                self._prepare, loaded, with_tools=False, nudge=bool(gen.flagged))
+                self._prepare, loaded, with_tools=False, nudge=bool(gen.flagged) and not opening, opening=opening)
             first_text = gen.streamed_text
             gen = await self._stream_generation(prepared)
             prompt_tokens_used += len(prepared.tokens)
