@@ -12,7 +12,7 @@ import pytest
 from livekit import rtc
 from livekit.agents import llm, stt
 
-from voxplug.config.models import STTConfig
+from voxplug.config.models import AgentConfig, STTConfig
 from voxplug.core.tools import calculate, current_time
 from voxplug.local.llama import LocalLlamaLLM, build_prompt, prompt_tokens, render_prompt, to_template_messages
 from voxplug.local.whisper import LocalWhisperSTT, create_stt
@@ -121,6 +121,20 @@ async def test_llm_spells_a_word_letter_by_letter(llama_llm) -> None:  # type: i
     _, text, calls = await run(llama_llm, chat("Can you spell the word necessary for me?"))
     assert text.startswith("Necessary is spelled N, E, C, E, S, S, A, R, Y."), text
     assert len(text) < 200 and calls == []
+
+
+async def test_a_reply_asked_again_goes_on_from_what_was_said(llama_llm) -> None:  # type: ignore[no-untyped-def]
+    # with the agent's default instructions and greeting the model echoes the user's greeting: the
+    # guard lets "Good morning!" through and stops the rest; asked again from scratch, the model
+    # said "Good morning!" a second time
+    agent = AgentConfig()
+    ctx = llm.ChatContext()
+    ctx.add_message(role="system", content=agent.instructions)
+    ctx.add_message(role="assistant", content=agent.greeting or "")
+    ctx.add_message(role="user", content="Good morning! How are you today?")
+    _, text, calls = await run(llama_llm, ctx)
+    assert text.lower().count("good morning") == 1 and len(text) > len("Good morning! "), text
+    assert calls == []
 
 
 async def test_llm_calls_a_registered_tool(llama_llm) -> None:  # type: ignore[no-untyped-def]

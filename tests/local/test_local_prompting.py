@@ -193,6 +193,7 @@ def test_markup_is_stripped(text: str, spoken: str) -> None:
         "Here is the JSON object you need.",
         "I'll make a tool call for that.",
         "Check the weather API.",
+        '{"name": ',
     ],
 )
 def test_tool_speak_is_recognised(text: str) -> None:
@@ -200,7 +201,8 @@ def test_tool_speak_is_recognised(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["It is ten past nine in Tokyo.", "Sure, I can help.", "Twenty three times seventeen is 391."]
+    "text", ["It is ten past nine in Tokyo.", "Sure, I can help.", "Twenty three times seventeen is 391.",
+             'She said "hello": then she left.']
 )
 def test_answers_are_not_tool_speak(text: str) -> None:
     assert not is_tool_speak(text)

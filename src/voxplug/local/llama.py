@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -292,8 +292,11 @@ def _text(content: Any) -> str:
 
 TOOL_NOTE_END = "Now answer the user's question in one short spoken sentence using this result."
 # the voice prompt's note names no tool: a small model repeats what it reads ("The current_time
-# tool returned ...") and that is tool-speak
-VOICE_NOTE_END = "Answer the user's last question from this in one short spoken sentence."
+# tool returned ...", which is tool-speak); and it has the model tell the result rather than
+# answer the question: when Whisper garbled the question ("What? Time in it right now."),
+# "Answer the user's last question from this in one short spoken sentence." got "I'm sorry, but
+# I can't assist with that." and this gets "The time is Thursday 3 December 2026, 12:02 PM (UTC)."
+VOICE_NOTE_END = "Tell the user this in one short spoken sentence."
 
 
 def _tool_note(calls: dict[str, dict[str, Any]], outputs: list[dict[str, Any]], *, voice: bool) -> dict[str, Any]:
@@ -756,10 +759,15 @@ class LocalLlamaStream(llm.LLMStream):
                 retry = "repeated an answered tool call"  # it asks again for what it was just told
         if retry is not None:
             logger.info("%s %s; answering without tools", self._local.model, retry)
-            opening = REFUSAL_OPENINGS.get(gen.flagged, "")
-            prepared = await asyncio.to_thread(
-                self._prepare, loaded, with_tools=False, nudge=bool(gen.flagged) and not opening, opening=opening)
             first_text = gen.streamed_text
+            # what was said stays said: the second answer goes on from it ("Good morning!" then an
+            # echo of "How are you today?" was answered "Good morning! Good morning!")
+            refusal = REFUSAL_OPENINGS.get(gen.flagged, "")
+            prepared = await asyncio.to_thread(
+                self._prepare, loaded, with_tools=False, nudge=bool(gen.flagged) and not refusal,
+                opening=refusal or first_text.strip())
+            if first_text.strip() and not refusal:
+                prepared = replace(prepared, prefix="")  # in the prompt, not said again
             gen = await self._stream_generation(prepared)
             prompt_tokens_used += len(prepared.tokens)
             completion_tokens += gen.completion_tokens

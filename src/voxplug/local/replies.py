@@ -50,7 +50,9 @@ _ECHO_WORDS = 4
 _ECHO_RATIO = 0.8
 
 _TOOL_SPEAK = re.compile(
-    r"\bfunctions?\b|\bjson\b|\bapis?\b|\btool[ _]?calls?\b|<\s*/?\s*tool|\b[a-z]+_[a-z_]+\b|`",
+    r"\bfunctions?\b|\bjson\b|\bapis?\b|\btool[ _]?calls?\b|<\s*/?\s*tool|\b[a-z]+_[a-z_]+\b|`|"
+    # a JSON object: '{"name": ' was spoken as "name" before the tool's name flagged the reply
+    r"\{\s*\"",
     re.IGNORECASE,
 )
 _MARKUP = (
