@@ -200,6 +200,9 @@ _CALENDAR_WORDS = frozenset((
 ))
 
 
+_CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
+
+
 def result_facts(output: str, request: str) -> set[str]:
     """What a reply built on a tool's result must repeat one of: its numbers (for an equation,
     the result side) and day or month names, minus the numbers the request itself gave."""
@@ -230,6 +233,10 @@ def grade(case: Case, *, heard: str | None, reply: str, tools: list[str], error:
     facts = result_facts(output, heard or case.say) if output else set()
     if text and facts and not facts & set(normalize(text)):
         v.problems.append(f"uses none of the tool's result {output!r}")
+    # nor change it: "The time is 3:37 PM Thursday, December 2026." shares the day's name with
+    # "Thursday 3 December 2026, 12:37 PM" and took the day's number for the hour
+    if output and (wrong_times := sorted(set(_CLOCK.findall(text)) - set(_CLOCK.findall(output)))):
+        v.problems.append(f"tells a time the tool did not give ({', '.join(wrong_times)})")
     if (m := TOOL_SPEAK.search(text)) is not None:
         v.problems.append(f"tool-speak ({m.group(0)!r})")
     if (m := MARKDOWN.search(text)) is not None:

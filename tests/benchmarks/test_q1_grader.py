@@ -36,3 +36,12 @@ def test_a_reply_that_makes_up_the_time_is_not_acceptable() -> None:
     wrong = grade(TIMES, heard=None, reply="Twenty three times seventeen is 507.", tools=["calculate"],
                   error=None, outputs={"calculate": "23 * 17 = 391"})
     assert not wrong.acceptable
+
+
+def test_a_reply_that_changes_the_tools_time_is_not_acceptable() -> None:
+    output = {"current_time": "Thursday 3 December 2026, 12:37 PM (UTC)"}
+    changed = grade(TIME, heard=None, reply="The time is 3:37 PM Thursday, December 2026.", tools=["current_time"],
+                    error=None, outputs=output)
+    assert changed.problems == ["tells a time the tool did not give (3:37)"]
+    told = grade(TIME, heard=None, reply="It's 12:37 PM.", tools=["current_time"], error=None, outputs=output)
+    assert told.acceptable, told.problems

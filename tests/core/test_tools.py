@@ -18,10 +18,10 @@ async def test_current_time_names_the_zone_and_rejects_unknown_ones() -> None:
     text = await current_time(None, "Asia/Tokyo")  # type: ignore[arg-type]
     assert text.endswith("(Asia/Tokyo)")
     # a 12-hour clock, as a voice says it
-    assert spoken_time(datetime(2026, 12, 2, 5, 4), "Asia/Tokyo") == "Wednesday 2 December 2026, 5:04 AM (Asia/Tokyo)"
-    assert spoken_time(datetime(2026, 12, 1, 0, 30), "UTC") == "Tuesday 1 December 2026, 12:30 AM (UTC)"
-    assert spoken_time(datetime(2026, 12, 1, 12, 0), "UTC") == "Tuesday 1 December 2026, 12:00 PM (UTC)"
-    assert spoken_time(datetime(2026, 12, 1, 23, 59), "UTC") == "Tuesday 1 December 2026, 11:59 PM (UTC)"
+    assert spoken_time(datetime(2026, 12, 2, 5, 4), "Asia/Tokyo") == "5:04 AM, Wednesday 2 December 2026 (Asia/Tokyo)"
+    assert spoken_time(datetime(2026, 12, 1, 0, 30), "UTC") == "12:30 AM, Tuesday 1 December 2026 (UTC)"
+    assert spoken_time(datetime(2026, 12, 1, 12, 0), "UTC") == "12:00 PM, Tuesday 1 December 2026 (UTC)"
+    assert spoken_time(datetime(2026, 12, 1, 23, 59), "UTC") == "11:59 PM, Tuesday 1 December 2026 (UTC)"
     with pytest.raises(ToolError, match="unknown time zone"):
         await current_time(None, "Mars/Olympus")  # type: ignore[arg-type]
 

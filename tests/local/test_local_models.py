@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import time
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from livekit import rtc
 from livekit.agents import llm, stt
 
 from voxplug.config.models import AgentConfig, STTConfig
-from voxplug.core.tools import calculate, current_time
+from voxplug.core.tools import calculate, current_time, spoken_time
 from voxplug.local.llama import LocalLlamaLLM, build_prompt, prompt_tokens, render_prompt, to_template_messages
 from voxplug.local.whisper import LocalWhisperSTT, create_stt
 from voxplug.simulate.report import edit_distance
@@ -135,6 +136,24 @@ async def test_a_reply_asked_again_goes_on_from_what_was_said(llama_llm) -> None
     _, text, calls = await run(llama_llm, ctx)
     assert text.lower().count("good morning") == 1 and len(text) > len("Good morning! "), text
     assert calls == []
+
+
+@pytest.mark.parametrize("question", ["What time is it right now?", "What? Time in it right now."])
+async def test_llm_tells_the_time_the_tool_gave(llama_llm, question: str) -> None:  # type: ignore[no-untyped-def]
+    # the second as Whisper heard the first in a Q1 run: the model answered it "I'm sorry, but I
+    # can't assist with that."; with the date first in the result it said "3:37 PM" for 12:37
+    agent = AgentConfig()
+    ctx = llm.ChatContext()
+    ctx.add_message(role="system", content=agent.instructions)
+    ctx.add_message(role="assistant", content=agent.greeting or "")
+    ctx.add_message(role="user", content=question)
+    ctx.insert([
+        llm.FunctionCall(call_id="c1", name="current_time", arguments='{"timezone": "UTC"}'),
+        llm.FunctionCallOutput(call_id="c1", name="current_time", is_error=False,
+                               output=spoken_time(datetime(2026, 12, 3, 12, 37), "UTC")),
+    ])
+    _, text, calls = await run(llama_llm, ctx, [current_time])
+    assert "12:37" in text and calls == [], text
 
 
 async def test_llm_calls_a_registered_tool(llama_llm) -> None:  # type: ignore[no-untyped-def]

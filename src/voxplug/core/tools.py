@@ -34,9 +34,11 @@ async def current_time(context: RunContext[Any], timezone: str = "UTC") -> str:
 
 def spoken_time(now: datetime, zone: str) -> str:
     """A time as people say it, on a 12-hour clock: given "05:05" the packaged 0.5B model
-    said "5:05 PM" for five in the morning."""
+    said "5:05 PM" for five in the morning. The time comes first: after "Thursday 3 December
+    2026, 12:37 PM" it said "The time is 3:37 PM" (the day's number for the hour) in 7 of 24
+    answers, after "12:37 PM, Thursday 3 December 2026" in none; date questions 36 of 36 either way."""
     meridiem = "AM" if now.hour < 12 else "PM"
-    return f"{now:%A} {now.day} {now:%B %Y}, {now.hour % 12 or 12}:{now:%M} {meridiem} ({zone})"
+    return f"{now.hour % 12 or 12}:{now:%M} {meridiem}, {now:%A} {now.day} {now:%B %Y} ({zone})"
 
 
 _OPERATORS: dict[type, Callable[..., float]] = {

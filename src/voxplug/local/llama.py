@@ -293,9 +293,11 @@ def _text(content: Any) -> str:
 TOOL_NOTE_END = "Now answer the user's question in one short spoken sentence using this result."
 # the voice prompt's note names no tool: a small model repeats what it reads ("The current_time
 # tool returned ...", which is tool-speak); and it has the model tell the result rather than
-# answer the question: when Whisper garbled the question ("What? Time in it right now."),
-# "Answer the user's last question from this in one short spoken sentence." got "I'm sorry, but
-# I can't assist with that." and this gets "The time is Thursday 3 December 2026, 12:02 PM (UTC)."
+# answer the question. When Whisper garbled the question ("What? Time in it right now."), the
+# note "Answer the user's last question from this in one short spoken sentence." told the time in
+# 0 of 12 answers ("I'm sorry, but I can't assist with that.", "You can book a flight to Rome.");
+# this one, with the time first in the result (core.tools.spoken_time), in 12 of 12, and in 12 of
+# 12 for the question heard right, as the old note did
 VOICE_NOTE_END = "Tell the user this in one short spoken sentence."
 
 
