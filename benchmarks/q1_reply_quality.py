@@ -10,6 +10,9 @@ the share of acceptable replies, and writes the table into docs/benchmarks.md (s
     python benchmarks/q1_reply_quality.py [--variants default] [--mode voice|text] [--json out.json]
 
 ``--mode text`` types the requests instead (LLM only: no STT, VAD or TTS): a quick check of the LLM.
+``--mode stt`` only transcribes each request's recording, whole, with the variant's STT (no VAD, no
+session): the words a voice run's LLM can at best be given, so the key words heard bound what a
+voice run can answer.
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import yaml
 from _common import OLD_DEFAULTS_ENV, environment, load_average, markdown_table, ms, write_section
+from livekit import rtc
 from livekit.agents import AgentSession, llm
 
 from voxplug import load_config
 from voxplug.config.models import VoxplugConfig
 from voxplug.core.agent import VoiceAssistantAgent
 from voxplug.local import preload_local_models
+from voxplug.pcm import load_wav
 from voxplug.providers.registry import ProviderFactory
 from voxplug.simulate.api import simulate
 from voxplug.simulate.report import edit_distance, percentile
@@ -271,6 +276,27 @@ async def run_voice(config: VoxplugConfig, conversations: list[list[Case]], work
     return verdicts
 
 
+async def run_stt(config: VoxplugConfig, conversations: list[list[Case]], workdir: Path) -> list[Verdict]:
+    """Each request's recording transcribed whole by the configured STT (the verdicts carry only
+    what was heard, and the seconds it took as ``voice_to_voice``)."""
+    await asyncio.to_thread(preload_local_models, config)
+    recognizer = ProviderFactory.create_stt(config.stt)
+    verdicts: list[Verdict] = []
+    for conv in conversations:
+        for i, case in enumerate(conv):
+            wav = espeak(case.say, case.voice, case.speed, workdir / f"s{case.conversation}_{i}.wav")
+            samples, rate = load_wav(wav)
+            frame = rtc.AudioFrame(samples.tobytes(), rate, 1, len(samples))
+            started = time.perf_counter()
+            event = await recognizer.recognize(frame)
+            v = Verdict(case, event.alternatives[0].text if event.alternatives else "", "", [],
+                        voice_to_voice=time.perf_counter() - started)
+            verdicts.append(v)
+            print(f"  [{case.conversation}] {case.say!r} | heard {v.heard!r} | key words "
+                  f"{'heard' if v.keys_heard else 'MISSED'} | {1000 * (v.voice_to_voice or 0):.0f} ms", flush=True)
+    return verdicts
+
+
 async def _text_session(config: VoxplugConfig) -> AgentSession:
     agent = VoiceAssistantAgent(config.agent.model_copy(update={"greeting": None}))
     if config.agent.greeting:  # in the history as if it had been spoken
@@ -345,7 +371,7 @@ def summarize(verdicts: list[Verdict], mode: str) -> dict[str, Any]:
         "tool_precision": sum(t == v.case.tool for v, t in calls) / len(calls) if calls else None,
         "tool_recall": sum(v.case.tool in v.tools for v in needed) / len(needed) if needed else None,
     }
-    if mode == "voice":
+    if mode in ("voice", "stt"):
         ref = [normalize(v.case.say) for v in verdicts]
         hyp = [normalize(v.heard or "") for v in verdicts]
         summary["wer"] = sum(edit_distance(r, h) for r, h in zip(ref, hyp, strict=True)) / sum(map(len, ref))
@@ -368,6 +394,8 @@ async def run_variant(name: str, mode: str, workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
     if mode == "voice":
         verdicts = await run_voice(config, conversations, workdir)
+    elif mode == "stt":
+        verdicts = await run_stt(config, conversations, workdir)
     else:
         verdicts = await run_text(config, conversations)
     summary = summarize(verdicts, mode)
@@ -375,11 +403,21 @@ async def run_variant(name: str, mode: str, workdir: Path) -> dict[str, Any]:
                    load_after=load_average(), seconds=round(time.monotonic() - started, 1))
     return {"summary": summary, "turns": [
         {**asdict(v.case), "heard": v.heard, "reply": v.reply, "tools": v.tools, "error": v.error,
-         "problems": v.problems, "voice_to_voice": v.voice_to_voice, "calls": v.calls} for v in verdicts
+         "problems": v.problems, "voice_to_voice": v.voice_to_voice, "calls": v.calls,
+         "keys_heard": v.keys_heard} for v in verdicts
     ]}
 
 
+def stt_table(rows: list[dict[str, Any]]) -> str:
+    out = [["variant", "requests", "STT WER", "key words heard", "ms per request p50/p95", "load avg before / after"]]
+    out += [[r["name"], str(r["requests"]), _pct(r["wer"]), f"{r['keys_heard']}/{r['requests']}",
+             f"{ms(r['v2v_p50'])} / {ms(r['v2v_p95'])}", f"{r['load_before']} / {r['load_after']}"] for r in rows]
+    return markdown_table(out)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
+    if rows[0]["mode"] == "stt":
+        return stt_table(rows)
     voice = rows[0]["mode"] == "voice"
     head = ["variant", "requests", "acceptable", "tool-speak", "markdown", "tool precision", "tool recall"]
     if voice:
@@ -400,7 +438,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--variants", default="default", help=f"comma-separated, of: {', '.join(VARIANTS)}")
-    parser.add_argument("--mode", choices=("voice", "text"), default="voice")
+    parser.add_argument("--mode", choices=("voice", "text", "stt"), default="voice")
     parser.add_argument("--json", metavar="PATH", help="also write every graded turn as JSON")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
@@ -419,6 +457,9 @@ async def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.no_doc:
+        return
+    if args.mode == "stt":
+        write_stt_section(args.variants, rows, results)
         return
     failures = "\n".join(
         f"- `{r['summary']['name']}` [{t['conversation']}] \"{t['say']}\""
@@ -452,6 +493,31 @@ Target: >= 90 % acceptable, 0 tool-speak, 0 markdown, tool recall 100 %.
 
 Not acceptable:
 {failures}
+
+Environment: {environment()}.
+""")
+
+
+def write_stt_section(variants: str, rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
+    missed = "\n".join(
+        f"- `{r['summary']['name']}` \"{t['say']}\" heard \"{t['heard']}\""
+        for r in results for t in r["turns"] if not t["keys_heard"]
+    ) or "- none"
+    legend = "\n".join(f"- `{r['name']}`: {r['description']}" for r in rows)
+    write_section("q1-stt", f"""## Q1 - what the local STT hears of the requests
+
+`python benchmarks/q1_reply_quality.py --mode stt --variants {variants}`: each of the {rows[0]["requests"]}
+requests of [`benchmarks/quality_cases.yaml`](../benchmarks/quality_cases.yaml), spoken by its espeak-ng voice
+at its speed, transcribed whole by the variant's STT (no VAD, no session, one request at a time): the words
+a voice run's LLM can at best be given. A request whose key words are missed can hardly be answered, so
+the key words heard bound the voice run's acceptable replies.
+
+{legend}
+
+{stt_table(rows)}
+
+Key words missed:
+{missed}
 
 Environment: {environment()}.
 """)
