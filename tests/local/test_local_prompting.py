@@ -293,6 +293,7 @@ def test_questions_about_live_information(request_: str) -> None:
 
 @pytest.mark.parametrize("request_", [
     "I love rainy weather.", "What is the capital of Japan?", "How do I boil an egg?", "Who wrote Romeo and Juliet?",
+    "What is a stock?", "What's the weather usually like in Spain in May?", "How are shares taxed?",
 ])
 def test_other_requests_ask_nothing_live(request_: str) -> None:
     assert not asks_live_information(request_)

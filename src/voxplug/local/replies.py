@@ -81,12 +81,14 @@ _ACTION_CLAIM = re.compile(
     r"(?:s|d|ed|t)?\b",
     re.IGNORECASE,
 )
-# a question about what is happening now, which only a tool could answer
+# a question about what is happening now, which only a tool could answer; not one about how
+# things are in general ("What is a stock?", "What's the weather usually like in May?")
 _LIVE_TOPIC = re.compile(
-    r"\b(?:weather|forecast|temperature outside|raining|snowing|news|headlines|traffic|stock|shares?|"
-    r"exchange rate|bitcoin|scores?)\b",
+    r"\b(?:weather|forecast|temperature outside|raining|snowing|news|headlines|traffic|exchange rate|"
+    r"(?:stock|share|bitcoin) prices?|price of|the scores?)\b",
     re.IGNORECASE,
 )
+_IN_GENERAL = re.compile(r"\b(?:usually|typically|generally|in general|on average|climate)\b", re.IGNORECASE)
 _QUESTION = re.compile(r"\?|\b(?:what|what's|how|is|are|will|any|tell me|check|give me)\b", re.IGNORECASE)
 _REFUSAL = re.compile(
     r"\b(?:can't|cannot|can not|unable|not able|don't have|do not have|no access|sorry)\b", re.IGNORECASE,
@@ -133,7 +135,7 @@ def claims_an_action(text: str) -> bool:
 
 def asks_live_information(request: str) -> bool:
     """``request`` asks about something happening now: the weather, the news, prices, scores."""
-    return _LIVE_TOPIC.search(request) is not None and _QUESTION.search(request) is not None
+    return bool(_LIVE_TOPIC.search(request) and _QUESTION.search(request) and not _IN_GENERAL.search(request))
 
 
 def is_tool_speak(text: str) -> bool:
