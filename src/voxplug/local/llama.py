@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -499,16 +499,19 @@ class Prepared:
 def build_prompt(
     loaded: LoadedLlama, opts: LlamaOptions, chat_ctx: ChatContext, tools: list[Tool],
     tool_choice: NotGivenOr[ToolChoice] = NOT_GIVEN, *, with_tools: bool = True, nudge: bool = False,
-    opening: str = "",
+    opening: str = "", said: str = "",
 ) -> Prepared:
-    """Render and tokenize the prompt for ``chat_ctx`` under ``opts`` (blocking: tokenizes);
-    ``opening``: the reply's first words, given to the model (and spoken) for it to finish."""
+    """Render and tokenize the prompt for ``chat_ctx`` under ``opts`` (blocking: tokenizes).
+    The reply's first words, given to the model for it to go on from: ``said``, already spoken,
+    then ``opening``, spoken with the reply."""
     voice = opts.prompt == "voice"
+    answered = answered_calls(chat_ctx)
+    request = _last_user_text(chat_ctx)
     schemas = _tool_schemas(tools, tool_choice) if with_tools else []
-    if voice and answered_calls(chat_ctx):
+    if voice and answered:
         schemas = []  # answer from the result: a small model offered the tool again calls it again
     if schemas and opts.tool_filter == "relevant":
-        schemas = relevant_tools(schemas, _last_user_text(chat_ctx))
+        schemas = relevant_tools(schemas, request)
     require = opts.require_call and opts.tool_filter == "relevant"
     # one tool, which the turn must call: the call's start goes into the prompt (evaluated in
     # one batch) and the grammar lets the model write only the arguments, told only what they
@@ -539,10 +542,11 @@ def build_prompt(
     # reply took (P3: "What is the capital of France?" 966 ms with the speech grammar, 574 ms
     # without); the reply guard cleans plain speech instead
     grammar = turn_grammar(schemas, require_call=require) if opts.grammar and schemas else None
-    if not (opening or schemas or answered_calls(chat_ctx)) and opts.spell_words:
-        opening = spelled_out(_last_user_text(chat_ctx))
-    if opening:
-        tokens = tokens + loaded.llama.tokenize(opening.encode("utf-8"), add_bos=False, special=False)
+    if not (said or opening or schemas or answered) and opts.spell_words:
+        opening = spelled_out(request)
+    if said or opening:
+        start = f"{said} {opening}".strip()
+        tokens = tokens + loaded.llama.tokenize(start.encode("utf-8"), add_bos=False, special=False)
     return Prepared(tokens, by_name, grammar, prefix=opening, filler=filler)
 
 
@@ -655,10 +659,11 @@ class LocalLlamaStream(llm.LLMStream):
 
     def _prepare(
         self, loaded: LoadedLlama, *, with_tools: bool = True, nudge: bool = False, opening: str = "",
+        said: str = "",
     ) -> Prepared:
         return build_prompt(
             loaded, self._local.options, self._chat_ctx, self._tools, self._tool_choice,
-            with_tools=with_tools, nudge=nudge, opening=opening,
+            with_tools=with_tools, nudge=nudge, opening=opening, said=said,
         )
 
     def _generate(self, prepared: Prepared, emit: Any, cancelled: threading.Event) -> int:
@@ -767,9 +772,7 @@ class LocalLlamaStream(llm.LLMStream):
             refusal = REFUSAL_OPENINGS.get(gen.flagged, "")
             prepared = await asyncio.to_thread(
                 self._prepare, loaded, with_tools=False, nudge=bool(gen.flagged) and not refusal,
-                opening=refusal or first_text.strip())
-            if first_text.strip() and not refusal:
-                prepared = replace(prepared, prefix="")  # in the prompt, not said again
+                opening=refusal, said="" if refusal else first_text.strip())
             gen = await self._stream_generation(prepared)
             prompt_tokens_used += len(prepared.tokens)
             completion_tokens += gen.completion_tokens
