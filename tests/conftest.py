@@ -33,6 +33,10 @@ VENDOR_ENV = (
 REAL_VENDOR_ENV = {name: os.environ[name] for name in VENDOR_ENV if os.environ.get(name)}
 
 
+def _group(item: pytest.Item) -> str:
+    return "realtime" if item.get_closest_marker("realtime") else item.nodeid.split("::")[0]
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (``make test`` runs --dist loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One xdist group per file, and one for every ``realtime`` test.
@@ -44,8 +48,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     in one xdist worker, while the other workers run everything else file by file.
     """
     for item in items:
-        group = "realtime" if item.get_closest_marker("realtime") else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Refuse to run a test whose ``--dist loadgroup`` group was lost.
+
+    pytest 9.2 made node ids structured and xdist 3.8's group suffix a silent no-op: nothing
+    failed, the live calls just ran three at once, and a CI run lost four calls to starvation
+    (a job's VAD 30-38 s behind its audio). An upgrade that breaks the groups again stops here.
+    """
+    if item.config.getoption("loadgroup", default=False) and not item.nodeid.endswith(f"@{_group(item)}"):
+        pytest.fail(
+            "--dist loadgroup lost this test's xdist group: this pytest and pytest-xdist do not work "
+            "together (see the pytest pin in pyproject.toml)", pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)

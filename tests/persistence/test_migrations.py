@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
+import pytest
 from pydantic import SecretStr
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 
 from voxplug.config.persistence import PersistenceConfig
 from voxplug.persistence.database import Database
@@ -48,6 +51,35 @@ async def test_sqlite_upgrade_empty_and_idempotent(tmp_path: Path) -> None:
         mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
     await db.dispose()
     assert mode == "wal"
+
+
+@pytest.mark.parametrize("how", ["cancelled", "failed"])
+async def test_sqlite_migration_stopped_midway_leaves_nothing_behind(tmp_path: Path, how: str) -> None:
+    # a job's runtime closed while it migrated (a CI run on a loaded machine): pysqlite had
+    # committed `CREATE TABLE sessions` on its own, and every later upgrade then failed
+    url = PersistenceConfig(data_dir=tmp_path).url()
+    db = Database(url)
+    upgrade = asyncio.create_task(db.upgrade())
+
+    def stop(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().startswith("CREATE TABLE sessions"):
+            if how == "failed":
+                raise RuntimeError("the process died here")
+            upgrade.cancel()  # delivered at the migration's next await
+
+    event.listen(db.engine.sync_engine, "after_cursor_execute", stop)
+    with pytest.raises((asyncio.CancelledError, RuntimeError)):
+        await upgrade
+    await db.dispose()
+
+    fresh = Database(url)
+    try:
+        async with fresh.engine.connect() as conn:
+            left = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert left == set()
+        assert await fresh.upgrade() == Database.head_revision()
+    finally:
+        await fresh.dispose()
 
 
 async def test_postgres_upgrade_empty_and_idempotent(pg_url: str) -> None:

@@ -136,6 +136,12 @@ class Database:
             command.upgrade(cfg, revision)
 
         async with self.engine.begin() as conn:
+            if self.dialect == "sqlite":
+                # pysqlite commits each DDL statement on its own; one transaction makes a
+                # migration all or nothing. A job that ended mid-migration (its runtime cancelled
+                # on close, on a loaded machine) had left `sessions` created without
+                # `alembic_version`, and every later upgrade failed "table sessions already exists"
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
             await conn.run_sync(run)
         return await self.current_revision()
 
